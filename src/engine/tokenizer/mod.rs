@@ -292,6 +292,13 @@ impl Tokenizer {
         spm::segment(self, &escaped, out);
     }
 
+    /// [`encode_fragment`](Self::encode_fragment) into a new vector.
+    pub fn encode_fragment_vec(&self, text: &str, space_prefix: bool) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.encode_fragment(text, space_prefix, &mut out);
+        out
+    }
+
     fn encode_impl(&self, text: &str, add_special: bool, parse_special: bool) -> Vec<u32> {
         let mut out = Vec::with_capacity(text.len() / 3 + 2);
         if add_special && self.add_bos {

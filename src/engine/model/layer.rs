@@ -1,0 +1,131 @@
+//! One transformer block: attention with grouped-query heads and RoPE, then a SwiGLU MLP.
+
+use candle_core::quantized::QMatMul;
+use candle_core::{Module, Tensor};
+
+use super::kv_cache::KvCache;
+
+/// The weights of one block.
+#[derive(Debug)]
+pub(crate) struct Block {
+    pub attn_norm: Tensor,
+    pub wq: QMatMul,
+    pub wk: QMatMul,
+    pub wv: QMatMul,
+    pub wo: QMatMul,
+    pub ffn_norm: Tensor,
+    pub w_gate: QMatMul,
+    pub w_up: QMatMul,
+    pub w_down: QMatMul,
+}
+
+/// What every block needs besides its weights for one forward step.
+pub(crate) struct Step<'a> {
+    pub pos: usize,
+    pub cos: &'a Tensor,
+    pub sin: &'a Tensor,
+    /// Additive causal mask `(seq, pos + seq)` when more than one position is processed.
+    pub mask: Option<&'a Tensor>,
+    pub eps: f32,
+    pub n_head: usize,
+    pub n_kv_head: usize,
+    pub head_dim: usize,
+}
+
+impl Block {
+    /// `x + attention(norm(x))`, then `+ mlp(norm(...))`.
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        step: &Step<'_>,
+        cache: &KvCache,
+        index: usize,
+    ) -> candle_core::Result<Tensor> {
+        let h = candle_nn::ops::rms_norm(x, &self.attn_norm, step.eps)?;
+        let x = (x + self.attention(&h, step, cache, index)?)?;
+        let h = candle_nn::ops::rms_norm(&x, &self.ffn_norm, step.eps)?;
+        let gate = candle_nn::ops::silu(&self.w_gate.forward(&h)?)?;
+        let up = self.w_up.forward(&h)?;
+        x + self.w_down.forward(&(gate * up)?)?
+    }
+
+    fn attention(
+        &self,
+        x: &Tensor,
+        s: &Step<'_>,
+        cache: &KvCache,
+        index: usize,
+    ) -> candle_core::Result<Tensor> {
+        let (_, seq, _) = x.dims3()?;
+        let heads = |w: &QMatMul, n: usize| -> candle_core::Result<Tensor> {
+            w.forward(x)?
+                .reshape((1, seq, n, s.head_dim))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = candle_nn::rotary_emb::rope_i(&heads(&self.wq, s.n_head)?, s.cos, s.sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&heads(&self.wk, s.n_kv_head)?, s.cos, s.sin)?;
+        let v = heads(&self.wv, s.n_kv_head)?;
+        let (k, v) = cache.append(index, s.pos, &k, &v)?;
+        let kv_len = s.pos + seq;
+        // Grouped-query attention without copying K/V: query head h uses kv head h / n_rep, so
+        // the n_rep query heads of one kv head are stacked into its rows.
+        let n_rep = s.n_head / s.n_kv_head;
+        let q = q.reshape((1, s.n_kv_head, n_rep * seq, s.head_dim))?;
+        let scale = 1.0 / (s.head_dim as f64).sqrt();
+        let att = (q.matmul(&k.t()?)? * scale)?;
+        let att = match s.mask {
+            Some(mask) => att
+                .reshape((1, s.n_head, seq, kv_len))?
+                .broadcast_add(mask)?,
+            None => att,
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let y = att
+            .reshape((1, s.n_kv_head, n_rep * seq, kv_len))?
+            .matmul(&v)?;
+        let y = y
+            .reshape((1, s.n_head, seq, s.head_dim))?
+            .transpose(1, 2)?
+            .reshape((1, seq, s.n_head * s.head_dim))?;
+        self.wo.forward(&y)
+    }
+}
+
+/// The `(seq, pos + seq)` additive causal mask: position `pos + i` sees keys `0..=pos + i`.
+pub(crate) fn causal_mask(
+    seq: usize,
+    pos: usize,
+    device: &candle_core::Device,
+) -> candle_core::Result<Tensor> {
+    let kv_len = pos + seq;
+    let mask: Vec<f32> = (0..seq)
+        .flat_map(|i| (0..kv_len).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    Tensor::from_vec(mask, (seq, kv_len), device)
+}
+
+/// RoPE tables `(positions, head_dim / 2)`: angle = position × scale × base^(−2i/d).
+pub(crate) fn rope_tables(
+    positions: usize,
+    head_dim: usize,
+    base: f32,
+    scale: f32,
+    device: &candle_core::Device,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let half = head_dim / 2;
+    let mut cos = Vec::with_capacity(positions * half);
+    let mut sin = Vec::with_capacity(positions * half);
+    for p in 0..positions {
+        for i in 0..half {
+            let theta = f64::from(base).powf(-2.0 * i as f64 / head_dim as f64);
+            let angle = p as f64 * f64::from(scale) * theta;
+            cos.push(angle.cos() as f32);
+            sin.push(angle.sin() as f32);
+        }
+    }
+    Ok((
+        Tensor::from_vec(cos, (positions, half), device)?,
+        Tensor::from_vec(sin, (positions, half), device)?,
+    ))
+}

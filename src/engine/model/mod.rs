@@ -1,0 +1,298 @@
+//! The LLaMA forward pass on candle ops and quantized matmuls, with a KV cache we own.
+
+mod kv_cache;
+mod layer;
+
+use std::sync::Arc;
+
+use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+
+use crate::engine::config::{ConfigError, LlamaConfig};
+use crate::engine::cpu::{MissingCpuFeature, check_cpu};
+use crate::engine::gguf::{GgufError, GgufFile};
+
+pub use kv_cache::{KvCache, KvSnapshot};
+use layer::{Block, Step};
+
+/// Errors loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The processor lacks a feature this build uses.
+    #[error(transparent)]
+    Cpu(#[from] MissingCpuFeature),
+    /// The file could not be read.
+    #[error(transparent)]
+    Gguf(#[from] GgufError),
+    /// The hyper-parameters are missing or unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A tensor has the wrong shape for the hyper-parameters.
+    #[error(
+        "tensor `{name}` has shape {found:?}, expected {expected:?} from the model's hyper-parameters"
+    )]
+    TensorShape {
+        /// The tensor's name.
+        name: String,
+        /// The shape the hyper-parameters imply (rows, columns).
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// The prompt would not fit in the context window.
+    #[error("the context window is full: {needed} positions needed, the context holds {context}")]
+    ContextFull {
+        /// Positions the request needs (cached + new).
+        needed: usize,
+        /// The context length.
+        context: usize,
+    },
+    /// A token id is not in the model's vocabulary.
+    #[error("token id {id} is outside the model's vocabulary of {vocab}")]
+    TokenOutOfRange {
+        /// The id.
+        id: u32,
+        /// The vocabulary size.
+        vocab: usize,
+    },
+    /// `forward` was called with no tokens.
+    #[error("no tokens to process")]
+    EmptyInput,
+    /// candle failed while computing.
+    #[error("tensor computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Options for loading a model.
+#[derive(Debug, Clone)]
+pub struct ModelOptions {
+    /// Cap on the context window (the KV cache never grows beyond it); `None` uses the model's
+    /// trained context length.
+    pub max_context: Option<usize>,
+    /// Where to compute (CPU by default).
+    pub device: Device,
+}
+
+impl Default for ModelOptions {
+    fn default() -> Self {
+        Self {
+            max_context: None,
+            device: Device::Cpu,
+        }
+    }
+}
+
+/// Which logits [`LlamaModel::forward`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogitsFor {
+    /// Only the last position (generation).
+    Last,
+    /// Every new position (scoring continuations).
+    All,
+}
+
+/// A loaded LLaMA model and its KV cache.
+#[derive(Debug)]
+pub struct LlamaModel {
+    config: LlamaConfig,
+    embed: QMatMul,
+    blocks: Vec<Block>,
+    norm: Tensor,
+    output: QMatMul,
+    cos: Tensor,
+    sin: Tensor,
+    vocab: usize,
+    context: usize,
+    cache: KvCache,
+    device: Device,
+}
+
+impl LlamaModel {
+    /// Loads a model from an open GGUF file.
+    pub fn load(gguf: &GgufFile, options: &ModelOptions) -> Result<Self, ModelError> {
+        check_cpu()?;
+        let config = LlamaConfig::from_gguf(gguf)?;
+        let dev = &options.device;
+        let (dim, hd) = (config.embedding_length, config.head_dim);
+        let kv_dim = config.head_count_kv * hd;
+        let ff = config.feed_forward_length;
+        let embed_q = gguf.qtensor("token_embd.weight", dev)?;
+        let vocab = embed_q.shape().dims().first().copied().unwrap_or(0);
+        check_shape("token_embd.weight", &embed_q, &[vocab.max(1), dim])?;
+        let embed_q = Arc::new(embed_q);
+        let output = match gguf.tensor_info("output.weight") {
+            Some(_) => {
+                let out = gguf.qtensor("output.weight", dev)?;
+                check_shape("output.weight", &out, &[vocab, dim])?;
+                QMatMul::from_qtensor(out)?
+            }
+            // Tied embeddings: the output head reuses the token embedding.
+            None => QMatMul::from_arc(embed_q.clone())?,
+        };
+        let mat = |name: String, rows: usize, cols: usize| -> Result<QMatMul, ModelError> {
+            let t = gguf.qtensor(&name, dev)?;
+            check_shape(&name, &t, &[rows, cols])?;
+            Ok(QMatMul::from_qtensor(t)?)
+        };
+        let norm = |name: String| -> Result<Tensor, ModelError> {
+            let t = gguf.qtensor(&name, dev)?;
+            check_shape(&name, &t, &[dim])?;
+            Ok(t.dequantize(dev)?)
+        };
+        let mut blocks = Vec::with_capacity(config.block_count);
+        for i in 0..config.block_count {
+            let p = |s: &str| format!("blk.{i}.{s}.weight");
+            blocks.push(Block {
+                attn_norm: norm(p("attn_norm"))?,
+                wq: mat(p("attn_q"), dim, dim)?,
+                wk: mat(p("attn_k"), kv_dim, dim)?,
+                wv: mat(p("attn_v"), kv_dim, dim)?,
+                wo: mat(p("attn_output"), dim, dim)?,
+                ffn_norm: norm(p("ffn_norm"))?,
+                w_gate: mat(p("ffn_gate"), ff, dim)?,
+                w_up: mat(p("ffn_up"), ff, dim)?,
+                w_down: mat(p("ffn_down"), dim, ff)?,
+            });
+        }
+        let context = options
+            .max_context
+            .map_or(config.context_length, |c| c.clamp(1, config.context_length));
+        let (cos, sin) = layer::rope_tables(
+            context,
+            hd,
+            config.rope_freq_base,
+            config.rope_freq_scale,
+            dev,
+        )?;
+        Ok(Self {
+            embed: QMatMul::from_arc(embed_q)?,
+            norm: norm("output_norm.weight".to_owned())?,
+            output,
+            blocks,
+            cos,
+            sin,
+            vocab,
+            context,
+            cache: KvCache::new(config.block_count, config.head_count_kv, hd, context, dev),
+            device: dev.clone(),
+            config,
+        })
+    }
+
+    /// The model's hyper-parameters.
+    pub fn config(&self) -> &LlamaConfig {
+        &self.config
+    }
+
+    /// Number of rows of the output head (may exceed the tokenizer's vocabulary).
+    pub fn vocab_size(&self) -> usize {
+        self.vocab
+    }
+
+    /// The context window in use (≤ the trained context length).
+    pub fn context_length(&self) -> usize {
+        self.context
+    }
+
+    /// The device it computes on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The KV cache (read-only: which tokens are cached, memory used).
+    pub fn cache(&self) -> &KvCache {
+        &self.cache
+    }
+
+    /// Forgets every cached position after the first `len`.
+    pub fn truncate(&mut self, len: usize) {
+        self.cache.truncate(len);
+    }
+
+    /// Forgets every cached position.
+    pub fn clear_cache(&mut self) {
+        self.cache.clear();
+    }
+
+    /// Copies the first `len` cached positions (clamped) so they can be restored later.
+    pub fn snapshot(&self, len: usize) -> Result<KvSnapshot, ModelError> {
+        Ok(self.cache.snapshot(len)?)
+    }
+
+    /// Replaces the cache with a snapshot taken from this model.
+    pub fn restore(&mut self, snapshot: &KvSnapshot) -> Result<(), ModelError> {
+        Ok(self.cache.restore(snapshot)?)
+    }
+
+    /// Runs `tokens` after the cached positions and caches them. Returns logits as a
+    /// `(positions, vocab)` F32 tensor: one row for [`LogitsFor::Last`], one per token for
+    /// [`LogitsFor::All`]. On error the cache is left as it was.
+    pub fn forward(&mut self, tokens: &[u32], which: LogitsFor) -> Result<Tensor, ModelError> {
+        let seq = tokens.len();
+        if seq == 0 {
+            return Err(ModelError::EmptyInput);
+        }
+        let pos = self.cache.len();
+        if pos + seq > self.context {
+            return Err(ModelError::ContextFull {
+                needed: pos + seq,
+                context: self.context,
+            });
+        }
+        if let Some(&id) = tokens.iter().find(|&&id| id as usize >= self.vocab) {
+            return Err(ModelError::TokenOutOfRange {
+                id,
+                vocab: self.vocab,
+            });
+        }
+        self.cache.reserve(pos + seq)?;
+        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
+        let mut x = self.embed.embedding(&ids)?;
+        let mask = if seq > 1 {
+            Some(layer::causal_mask(seq, pos, &self.device)?)
+        } else {
+            None
+        };
+        let cos = self.cos.narrow(0, pos, seq)?;
+        let sin = self.sin.narrow(0, pos, seq)?;
+        let step = Step {
+            pos,
+            cos: &cos,
+            sin: &sin,
+            mask: mask.as_ref(),
+            eps: self.config.rms_norm_eps,
+            n_head: self.config.head_count,
+            n_kv_head: self.config.head_count_kv,
+            head_dim: self.config.head_dim,
+        };
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward(&x, &step, &self.cache, i)?;
+        }
+        self.cache.commit(tokens);
+        let x = match which {
+            LogitsFor::Last => x.narrow(1, seq - 1, 1)?,
+            LogitsFor::All => x,
+        };
+        let x = candle_nn::ops::rms_norm(&x, &self.norm, self.config.rms_norm_eps)?;
+        Ok(self.output.forward(&x)?.squeeze(0)?)
+    }
+
+    /// Convenience: runs `tokens` and returns the last position's logits as a vector.
+    pub fn forward_last(&mut self, tokens: &[u32]) -> Result<Vec<f32>, ModelError> {
+        Ok(self
+            .forward(tokens, LogitsFor::Last)?
+            .squeeze(0)?
+            .to_vec1::<f32>()?)
+    }
+}
+
+fn check_shape(name: &str, t: &QTensor, expected: &[usize]) -> Result<(), ModelError> {
+    if t.shape().dims() != expected {
+        return Err(ModelError::TensorShape {
+            name: name.to_owned(),
+            expected: expected.to_vec(),
+            found: t.shape().dims().to_vec(),
+        });
+    }
+    Ok(())
+}

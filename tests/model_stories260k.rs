@@ -1,0 +1,249 @@
+//! The forward pass on the real stories260K model (F32, Q8_0, Q4_0): greedy continuation equal
+//! to llama.cpp's, logits equal to candle-transformers' `quantized_llama`, and the KV cache's
+//! truncate/snapshot/restore giving the same results as recomputing from scratch.
+
+mod common;
+
+use bevy_llama_dialogue::engine::gguf::GgufFile;
+use bevy_llama_dialogue::engine::model::{LlamaModel, LogitsFor, ModelOptions};
+use bevy_llama_dialogue::engine::tokenizer::Tokenizer;
+use candle_core::{Device, Tensor};
+
+fn open(name: &str) -> Option<(GgufFile, LlamaModel, Tokenizer)> {
+    let path = common::shared_model(name)?;
+    let gguf = GgufFile::open(&path).unwrap();
+    let model = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
+    let tok = Tokenizer::from_gguf(&gguf).unwrap();
+    Some((gguf, model, tok))
+}
+
+fn argmax(v: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, x) in v.iter().enumerate() {
+        if *x > v[best] {
+            best = i;
+        }
+    }
+    best as u32
+}
+
+fn greedy(model: &mut LlamaModel, prompt: &[u32], n: usize) -> Vec<u32> {
+    let mut logits = model.forward_last(prompt).unwrap();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let next = argmax(&logits);
+        out.push(next);
+        logits = model.forward_last(&[next]).unwrap();
+    }
+    out
+}
+
+#[test]
+fn greedy_continuation_equals_llama_cpp() {
+    let Some((_, mut model, tok)) = open("stories260K.gguf") else {
+        return;
+    };
+    let reference = common::reference();
+    let r = &reference["greedy_stories260K"];
+    let prompt = tok.encode(r["prompt"].as_str().unwrap(), true);
+    let want_prompt: Vec<u32> = serde_json::from_value(r["prompt_ids"].clone()).unwrap();
+    assert_eq!(prompt, want_prompt);
+    let want: Vec<u32> = serde_json::from_value(r["generated_ids"].clone()).unwrap();
+    let got = greedy(&mut model, &prompt, want.len());
+    let matching = got.iter().zip(&want).take_while(|(a, b)| a == b).count();
+    eprintln!(
+        "stories260K greedy: {matching}/{} tokens equal llama.cpp's",
+        want.len()
+    );
+    assert_eq!(got, want);
+    assert_eq!(
+        tok.decode_pieces(&got),
+        r["generated_text"].as_str().unwrap()
+    );
+}
+
+/// Logits of every step of a prompt + greedy continuation, ours vs candle-transformers'.
+fn compare_with_candle_transformers(name: &str, tolerance: f32) {
+    let Some((_, mut ours, tok)) = open(name) else {
+        return;
+    };
+    let path = common::models_dir().join(name);
+    let mut file = std::fs::File::open(&path).unwrap();
+    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
+    let mut theirs = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(
+        content,
+        &mut file,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let prompt = tok.encode("Once upon a time, a little dog", true);
+    let mut input = prompt.clone();
+    let mut pos = 0;
+    let mut worst = 0f32;
+    for _ in 0..12 {
+        let a = ours.forward_last(&input).unwrap();
+        let t = Tensor::new(input.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let b: Vec<f32> = theirs
+            .forward(&t, pos)
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        assert_eq!(a.len(), b.len());
+        let diff = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        worst = worst.max(diff);
+        assert!(
+            diff <= tolerance,
+            "{name}: step at {pos}: max |logit difference| {diff} > {tolerance}"
+        );
+        pos += input.len();
+        input = vec![argmax(&a)];
+    }
+    eprintln!("{name}: max |logit difference| vs candle-transformers over 12 steps: {worst:e}");
+}
+
+#[test]
+fn logits_equal_candle_transformers_f32() {
+    compare_with_candle_transformers("stories260K.gguf", 1e-4);
+}
+
+#[test]
+fn logits_equal_candle_transformers_q8_0() {
+    compare_with_candle_transformers("stories260K-Q8_0.gguf", 1e-3);
+}
+
+#[test]
+fn logits_equal_candle_transformers_q4_0() {
+    compare_with_candle_transformers("stories260K-Q4_0.gguf", 1e-3);
+}
+
+#[test]
+fn all_position_logits_match_one_at_a_time() {
+    let Some((_, mut model, tok)) = open("stories260K.gguf") else {
+        return;
+    };
+    let prompt = tok.encode("The cat sat on the mat and looked at the bird.", true);
+    let all = model.forward(&prompt, LogitsFor::All).unwrap();
+    assert_eq!(all.dims(), &[prompt.len(), model.vocab_size()]);
+    model.clear_cache();
+    for (i, &t) in prompt.iter().enumerate() {
+        let one = model.forward_last(&[t]).unwrap();
+        let row: Vec<f32> = all.get(i).unwrap().to_vec1().unwrap();
+        let diff = one
+            .iter()
+            .zip(&row)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(diff < 1e-4, "position {i}: {diff}");
+    }
+}
+
+#[test]
+fn truncate_and_reprefill_equals_from_scratch() {
+    let Some((_, mut model, tok)) = open("stories260K.gguf") else {
+        return;
+    };
+    let prompt = tok.encode("Once upon a time", true);
+    let scratch = greedy(&mut model, &prompt, 40);
+    // Generate something else, then cut back to the prompt and generate again.
+    model.clear_cache();
+    let other = tok.encode("Tim had a red ball. He liked to", true);
+    let _ = greedy(&mut model, &other, 20);
+    model.truncate(0);
+    let again = greedy(&mut model, &prompt, 40);
+    assert_eq!(again, scratch);
+    // Cut in the middle of a generation: keep the prompt + 10 tokens, re-prefill the rest.
+    model.truncate(prompt.len() + 10);
+    assert_eq!(
+        model.cache().tokens(),
+        &[&prompt[..], &scratch[..10]].concat()[..]
+    );
+    let mut logits = model.forward_last(&scratch[10..11]).unwrap();
+    let mut tail = vec![scratch[10]];
+    for _ in 0..28 {
+        let next = argmax(&logits);
+        tail.push(next);
+        logits = model.forward_last(&[next]).unwrap();
+    }
+    assert_eq!(&tail[..], &scratch[10..39]);
+}
+
+#[test]
+fn snapshot_restore_equals_from_scratch() {
+    let Some((_, mut model, tok)) = open("stories260K.gguf") else {
+        return;
+    };
+    let prefix = tok.encode("Once upon a time, there was a big dog.", true);
+    model.forward_last(&prefix).unwrap();
+    let snap = model.snapshot(prefix.len()).unwrap();
+    assert_eq!(snap.tokens(), &prefix[..]);
+    let line = tok.encode_fragment_vec(" The dog", false);
+    let fresh = {
+        model.clear_cache();
+        let all: Vec<u32> = prefix.iter().chain(&line).copied().collect();
+        greedy(&mut model, &all, 30)
+    };
+    // Pollute the cache, then restore the prefix and prefill only the new line.
+    model.clear_cache();
+    greedy(
+        &mut model,
+        &tok.encode("Lily and Ben went to the park", true),
+        50,
+    );
+    model.restore(&snap).unwrap();
+    assert_eq!(model.cache().len(), prefix.len());
+    let restored = greedy(&mut model, &line, 30);
+    assert_eq!(restored, fresh);
+}
+
+#[test]
+fn cache_grows_in_blocks_and_context_is_enforced() {
+    let Some(path) = common::shared_model("stories260K.gguf") else {
+        return;
+    };
+    let gguf = GgufFile::open(&path).unwrap();
+    let mut model = LlamaModel::load(
+        &gguf,
+        &ModelOptions {
+            max_context: Some(300),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(model.cache().capacity(), 0);
+    model.forward_last(&[1, 403, 407]).unwrap();
+    assert_eq!(model.cache().capacity(), 256);
+    let long: Vec<u32> = (0..298).map(|i| 300 + (i % 100)).collect();
+    let err = model.forward_last(&long).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            bevy_llama_dialogue::engine::model::ModelError::ContextFull {
+                needed: 301,
+                context: 300
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        model.cache().len(),
+        3,
+        "a failed forward leaves the cache as it was"
+    );
+    model.forward_last(&long[..297]).unwrap();
+    assert_eq!(model.cache().capacity(), 300);
+    model.truncate(10);
+    let err = model.forward_last(&[5000]).unwrap_err();
+    assert!(matches!(
+        err,
+        bevy_llama_dialogue::engine::model::ModelError::TokenOutOfRange { id: 5000, .. }
+    ));
+}
