@@ -1,8 +1,14 @@
 //! The Bevy-free inference core: GGUF files, the LLaMA tokenizer, the forward pass with our own
 //! KV cache, sampling, chat templates and the generation loop.
 
+pub mod chat;
 pub mod config;
 pub mod cpu;
+pub mod generate;
 pub mod gguf;
+pub mod llama;
 pub mod model;
+pub mod sampler;
+pub mod stop;
+pub mod synth;
 pub mod tokenizer;

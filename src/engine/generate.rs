@@ -1,0 +1,212 @@
+//! The generation loop: reuse the cached prefix, prefill the rest, then sample, detokenize and
+//! check stops token by token (the order of candle's quantized example).
+
+use std::ops::ControlFlow;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::engine::model::{LlamaModel, ModelError};
+use crate::engine::sampler::{LogitMask, Sampler, SamplerError, SamplingParams};
+use crate::engine::stop::StopMatcher;
+use crate::engine::tokenizer::{StreamDecoder, Tokenizer};
+
+/// Why generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// The model produced an end token (EOS, or the template's end-of-turn token).
+    Eos,
+    /// A stop string was reached.
+    Stop,
+    /// `max_tokens` were generated.
+    MaxTokens,
+    /// The callback asked to stop.
+    Cancelled,
+    /// The context window filled up.
+    ContextFull,
+}
+
+/// Timings and counts of one generation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct GenerationStats {
+    /// Tokens in the prompt.
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose keys/values were already cached (not recomputed).
+    pub cached_tokens: usize,
+    /// Time to compute the uncached prompt tokens, in milliseconds.
+    pub prefill_ms: f64,
+    /// Time from the call to the first sampled token, in milliseconds.
+    pub ttft_ms: f64,
+    /// Tokens generated (end tokens not counted).
+    pub generated_tokens: usize,
+    /// Time spent generating after the first token, in milliseconds.
+    pub decode_ms: f64,
+}
+
+impl GenerationStats {
+    /// Prompt tokens computed per second.
+    pub fn prompt_tok_s(&self) -> f64 {
+        per_second(self.prompt_tokens - self.cached_tokens, self.prefill_ms)
+    }
+
+    /// Generated tokens per second, after the first.
+    pub fn decode_tok_s(&self) -> f64 {
+        per_second(self.generated_tokens.saturating_sub(1), self.decode_ms)
+    }
+}
+
+fn per_second(n: usize, ms: f64) -> f64 {
+    if ms > 0.0 {
+        n as f64 * 1000.0 / ms
+    } else {
+        0.0
+    }
+}
+
+/// The result of [`generate`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Generation {
+    /// Generated token ids (end tokens excluded; tokens after a stop string's start excluded
+    /// from `text` but kept here).
+    pub tokens: Vec<u32>,
+    /// The generated text, stop strings removed.
+    pub text: String,
+    /// Why it ended.
+    pub finish: FinishReason,
+    /// Timings.
+    pub stats: GenerationStats,
+}
+
+/// Errors during generation.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The forward pass failed (including a prompt longer than the context).
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The sampler failed.
+    #[error(transparent)]
+    Sampler(#[from] SamplerError),
+}
+
+/// Extra settings of one generation beyond [`SamplingParams`].
+#[derive(Default)]
+pub struct GenerateOptions<'a> {
+    /// Token ids that end generation (EOS and template end-of-turn tokens).
+    pub stop_tokens: &'a [u32],
+    /// Stop strings added to `params.stop` (e.g. the template's).
+    pub extra_stops: &'a [&'a str],
+    /// Drop the single leading space of the answer (chat templates whose answer follows a space).
+    pub strip_leading_space: bool,
+    /// Edits logits before each sample (constrained choices).
+    pub mask: Option<&'a mut dyn LogitMask>,
+}
+
+/// Generates a continuation of `prompt`, streaming text to `on_text` (which may return
+/// `ControlFlow::Break` to cancel before the next token).
+///
+/// The model's cache is reused: only the part of `prompt` after the longest common prefix with
+/// the cached tokens is computed, so a follow-up turn of a conversation prefills only its new
+/// tokens. On return the cache holds the prompt and the generated tokens.
+pub fn generate(
+    model: &mut LlamaModel,
+    tok: &Tokenizer,
+    prompt: &[u32],
+    params: &SamplingParams,
+    mut opts: GenerateOptions<'_>,
+    on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+) -> Result<Generation, GenerateError> {
+    let start = Instant::now();
+    let mut sampler = Sampler::new(params.clone())?;
+    if prompt.is_empty() {
+        return Err(ModelError::EmptyInput.into());
+    }
+    // Keep the common prefix; at least one token must be recomputed to get logits.
+    let common = model
+        .cache()
+        .tokens()
+        .iter()
+        .zip(prompt)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let cached = common.min(prompt.len() - 1);
+    model.truncate(cached);
+    let mut logits = model.forward_last(&prompt[cached..])?;
+    let prefill_ms = ms(start);
+    let mut stats = GenerationStats {
+        prompt_tokens: prompt.len(),
+        cached_tokens: cached,
+        prefill_ms,
+        ..Default::default()
+    };
+    let mut history = prompt.to_vec();
+    let mut tokens = Vec::new();
+    let mut text = String::new();
+    let mut decoder = StreamDecoder::new(opts.strip_leading_space);
+    let mut stops = StopMatcher::new(
+        params
+            .stop
+            .iter()
+            .map(String::as_str)
+            .chain(opts.extra_stops.iter().copied()),
+    );
+    let mut decode_start = None;
+    let finish = loop {
+        if tokens.len() >= params.max_tokens {
+            break FinishReason::MaxTokens;
+        }
+        let mask = opts.mask.as_mut().map(|m| &mut **m as &mut dyn LogitMask);
+        let next = sampler.sample(&mut logits, &history, mask)?;
+        if decode_start.is_none() {
+            stats.ttft_ms = ms(start);
+            decode_start = Some(Instant::now());
+        }
+        if opts.stop_tokens.contains(&next) {
+            break FinishReason::Eos;
+        }
+        tokens.push(next);
+        history.push(next);
+        let outcome = stops.push(&decoder.push(tok, next));
+        if !outcome.emit.is_empty() {
+            text.push_str(&outcome.emit);
+            if on_text(&outcome.emit).is_break() {
+                break FinishReason::Cancelled;
+            }
+        }
+        if outcome.stopped {
+            break FinishReason::Stop;
+        }
+        if tokens.len() >= params.max_tokens {
+            break FinishReason::MaxTokens;
+        }
+        if model.cache().len() >= model.context_length() {
+            break FinishReason::ContextFull;
+        }
+        logits = model.forward_last(&[next])?;
+    };
+    if finish != FinishReason::Stop && finish != FinishReason::Cancelled {
+        let outcome = stops.push(&decoder.finish());
+        let rest = outcome.emit
+            + &if outcome.stopped {
+                String::new()
+            } else {
+                stops.finish()
+            };
+        if !rest.is_empty() {
+            text.push_str(&rest);
+            let _ = on_text(&rest);
+        }
+    }
+    stats.generated_tokens = tokens.len();
+    stats.decode_ms = decode_start.map_or(0.0, ms);
+    Ok(Generation {
+        tokens,
+        text,
+        finish,
+        stats,
+    })
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
