@@ -105,27 +105,33 @@ pub(crate) fn causal_mask(
     Tensor::from_vec(mask, (seq, kv_len), device)
 }
 
-/// RoPE tables `(positions, head_dim / 2)`: angle = position × scale × base^(−2i/d).
+/// RoPE inverse frequencies `scale × base^(−2i/d)` for `i` in `0..d/2`.
+pub(crate) fn rope_frequencies(head_dim: usize, base: f32, scale: f32) -> Vec<f64> {
+    (0..head_dim / 2)
+        .map(|i| f64::from(scale) * f64::from(base).powf(-2.0 * i as f64 / head_dim as f64))
+        .collect()
+}
+
+/// RoPE `(cos, sin)` tables `(seq, d/2)` for positions `pos..pos + seq`, computed per step so
+/// memory does not depend on the (file-provided) context length.
 pub(crate) fn rope_tables(
-    positions: usize,
-    head_dim: usize,
-    base: f32,
-    scale: f32,
+    freqs: &[f64],
+    pos: usize,
+    seq: usize,
     device: &candle_core::Device,
 ) -> candle_core::Result<(Tensor, Tensor)> {
-    let half = head_dim / 2;
-    let mut cos = Vec::with_capacity(positions * half);
-    let mut sin = Vec::with_capacity(positions * half);
-    for p in 0..positions {
-        for i in 0..half {
-            let theta = f64::from(base).powf(-2.0 * i as f64 / head_dim as f64);
-            let angle = p as f64 * f64::from(scale) * theta;
+    let mut cos = Vec::with_capacity(seq * freqs.len());
+    let mut sin = Vec::with_capacity(seq * freqs.len());
+    for p in pos..pos + seq {
+        for f in freqs {
+            let angle = p as f64 * f;
             cos.push(angle.cos() as f32);
             sin.push(angle.sin() as f32);
         }
     }
+    let shape = (seq, freqs.len());
     Ok((
-        Tensor::from_vec(cos, (positions, half), device)?,
-        Tensor::from_vec(sin, (positions, half), device)?,
+        Tensor::from_vec(cos, shape, device)?,
+        Tensor::from_vec(sin, shape, device)?,
     ))
 }

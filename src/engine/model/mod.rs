@@ -99,8 +99,8 @@ pub struct LlamaModel {
     blocks: Vec<Block>,
     norm: Tensor,
     output: QMatMul,
-    cos: Tensor,
-    sin: Tensor,
+    /// RoPE inverse frequencies, one per rotated pair.
+    rope: Vec<f64>,
     vocab: usize,
     context: usize,
     cache: KvCache,
@@ -157,20 +157,13 @@ impl LlamaModel {
         let context = options
             .max_context
             .map_or(config.context_length, |c| c.clamp(1, config.context_length));
-        let (cos, sin) = layer::rope_tables(
-            context,
-            hd,
-            config.rope_freq_base,
-            config.rope_freq_scale,
-            dev,
-        )?;
+        let rope = layer::rope_frequencies(hd, config.rope_freq_base, config.rope_freq_scale);
         Ok(Self {
             embed: QMatMul::from_arc(embed_q)?,
             norm: norm("output_norm.weight".to_owned())?,
             output,
             blocks,
-            cos,
-            sin,
+            rope,
             vocab,
             context,
             cache: KvCache::new(config.block_count, config.head_count_kv, hd, context, dev),
@@ -253,8 +246,7 @@ impl LlamaModel {
         } else {
             None
         };
-        let cos = self.cos.narrow(0, pos, seq)?;
-        let sin = self.sin.narrow(0, pos, seq)?;
+        let (cos, sin) = layer::rope_tables(&self.rope, pos, seq, &self.device)?;
         let step = Step {
             pos,
             cos: &cos,
