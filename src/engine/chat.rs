@@ -52,7 +52,8 @@ pub enum ChatTemplate {
     Zephyr,
     /// ChatML: `<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n`.
     ChatMl,
-    /// No roles: the contents joined, for base models such as stories260K (completion).
+    /// No roles, for base models such as stories260K (completion): the system text on its own
+    /// line, then each message as a paragraph; the model continues the last one.
     Plain,
 }
 
@@ -298,10 +299,15 @@ impl ChatTemplate {
                 if tok.adds_bos() {
                     out.push(bos);
                 }
+                // The system text on its own line, then each turn as a paragraph.
                 let mut text = String::new();
-                for m in messages {
-                    if !text.is_empty() {
-                        text.push_str(if m.role == Role::System { "\n" } else { "\n\n" });
+                for (i, m) in messages.iter().enumerate() {
+                    if i > 0 {
+                        text.push_str(if messages[i - 1].role == Role::System {
+                            "\n"
+                        } else {
+                            "\n\n"
+                        });
                     }
                     text.push_str(&m.content);
                 }
