@@ -1,1 +1,66 @@
-fn main() {}
+//! `llama-dialogue`: inspect GGUF models, tokenize, generate, and write random-weight test models.
+//! Output formats are documented in the README and kept stable.
+
+mod generate;
+mod inspect;
+mod make_model;
+mod tokenize;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Local LLaMA-2 dialogue engine tools.
+#[derive(Parser)]
+#[command(name = "llama-dialogue", version, about)]
+struct Cli {
+    /// Compute threads (default: all cores). Sets RAYON_NUM_THREADS for candle.
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Architecture, hyper-parameters, tensor types, vocabulary and chat template of a model.
+    Inspect(inspect::Args),
+    /// Token ids of a text (special tokens are not parsed unless asked).
+    Tokenize(tokenize::Args),
+    /// Generate text, streamed to stdout.
+    Generate(generate::Args),
+    /// Write a random-weight GGUF with real LLaMA tensor names, shapes and metadata.
+    MakeTestModel(make_model::Args),
+}
+
+/// A model path argument shared by the subcommands.
+#[derive(clap::Args)]
+struct ModelArg {
+    /// The GGUF model file.
+    #[arg(long, short)]
+    model: PathBuf,
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(n) = cli.threads {
+        // SAFETY: nothing else runs yet; candle reads this once, when its pools start.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.max(1).to_string()) };
+    }
+    let result = match cli.command {
+        Command::Inspect(a) => inspect::run(a),
+        Command::Tokenize(a) => tokenize::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::MakeTestModel(a) => make_model::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `llama-dialogue generate`.
+
+use std::io::Write;
+use std::ops::ControlFlow;
+
+use bevy_llama_dialogue::engine::chat::{ChatMessage, ChatTemplate, Role};
+use bevy_llama_dialogue::engine::generate::Generation;
+use bevy_llama_dialogue::engine::llama::Llama;
+use bevy_llama_dialogue::engine::model::ModelOptions;
+use bevy_llama_dialogue::engine::sampler::SamplingParams;
+
+use crate::{CliResult, ModelArg};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArg,
+    /// The prompt (completion), or the user's message with --chat.
+    #[arg(long, short)]
+    prompt: String,
+    /// A system message (with --chat).
+    #[arg(long)]
+    system: Option<String>,
+    /// Wrap the prompt in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    /// Override the chat template: llama2, zephyr, chatml, plain.
+    #[arg(long)]
+    template: Option<String>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Temperature; 0 is greedy.
+    #[arg(long, default_value_t = 0.8)]
+    temperature: f32,
+    /// Top-k (0 disables).
+    #[arg(long, default_value_t = 40)]
+    top_k: usize,
+    /// Top-p (1 disables).
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f32,
+    /// Min-p (0 disables).
+    #[arg(long, default_value_t = 0.05)]
+    min_p: f32,
+    /// Repetition penalty (1 disables).
+    #[arg(long, default_value_t = 1.1)]
+    repeat_penalty: f32,
+    /// Random seed (same seed, same text).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Stop before this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    /// Cap the context window (tokens).
+    #[arg(long)]
+    ctx: Option<usize>,
+    /// Print only one JSON object at the end: {"prompt_tokens":[..],"tokens":[..],"text":"..",..}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args) -> CliResult {
+    let mut llama = Llama::load(
+        &args.model.model,
+        &ModelOptions {
+            max_context: args.ctx,
+            ..Default::default()
+        },
+    )?;
+    if let Some(name) = &args.template {
+        llama.template = ChatTemplate::from_name(name)
+            .ok_or_else(|| format!("unknown template `{name}` (llama2, zephyr, chatml, plain)"))?;
+    }
+    let greedy = args.temperature <= 0.0;
+    let params = SamplingParams {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: args.top_p,
+        min_p: args.min_p,
+        repeat_penalty: if greedy { 1.0 } else { args.repeat_penalty },
+        seed: args.seed,
+        max_tokens: args.max_tokens,
+        stop: args.stop.clone(),
+        ..SamplingParams::default()
+    };
+    let json = args.json;
+    let mut stdout = std::io::stdout();
+    let mut on_text = |t: &str| {
+        if !json {
+            let _ = stdout.write_all(t.as_bytes());
+            let _ = stdout.flush();
+        }
+        ControlFlow::Continue(())
+    };
+    let (prompt, generation): (Vec<u32>, Generation) = if args.chat {
+        let mut messages = Vec::new();
+        if let Some(s) = &args.system {
+            messages.push(ChatMessage::new(Role::System, s.clone()));
+        }
+        messages.push(ChatMessage::new(Role::User, args.prompt.clone()));
+        let prompt = llama.template.render(&llama.tokenizer, &messages)?;
+        (prompt, llama.chat(&messages, &params, &mut on_text)?)
+    } else {
+        if args.system.is_some() {
+            return Err("--system needs --chat".into());
+        }
+        (
+            llama.tokenizer.encode(&args.prompt, true),
+            llama.complete(&args.prompt, &params, &mut on_text)?,
+        )
+    };
+    let s = &generation.stats;
+    if json {
+        let out = serde_json::json!({
+            "prompt_tokens": prompt,
+            "tokens": generation.tokens,
+            "text": generation.text,
+            "finish": generation.finish,
+            "stats": s,
+        });
+        println!("{out}");
+    } else {
+        println!();
+    }
+    eprintln!(
+        "prompt: {} tokens in {:.1} ms ({:.1} tok/s) | generated: {} tokens, {:.1} tok/s | ttft {:.1} ms | finish: {:?}",
+        s.prompt_tokens,
+        s.prefill_ms,
+        s.prompt_tok_s(),
+        s.generated_tokens,
+        s.decode_tok_s(),
+        s.ttft_ms,
+        generation.finish
+    );
+    Ok(())
+}

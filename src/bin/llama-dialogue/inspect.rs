@@ -1,0 +1,123 @@
+//! `llama-dialogue inspect`.
+
+use std::collections::BTreeMap;
+
+use bevy_llama_dialogue::engine::chat::ChatTemplate;
+use bevy_llama_dialogue::engine::config::LlamaConfig;
+use bevy_llama_dialogue::engine::cpu::compiled_features;
+use bevy_llama_dialogue::engine::gguf::{GgufFile, MetadataExt};
+use bevy_llama_dialogue::engine::tokenizer::Tokenizer;
+use serde::Serialize;
+
+use crate::{CliResult, ModelArg};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArg,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct Report {
+    file: String,
+    file_size: u64,
+    gguf_version: u32,
+    architecture: String,
+    config: LlamaConfig,
+    vocab_size: usize,
+    bos: u32,
+    eos: u32,
+    add_bos: bool,
+    chat_template: ChatTemplate,
+    chat_template_source: &'static str,
+    tensor_count: usize,
+    tensor_types: BTreeMap<String, usize>,
+    weight_bytes: u64,
+    cpu_features: Vec<&'static str>,
+}
+
+pub fn run(args: Args) -> CliResult {
+    let gguf = GgufFile::open(&args.model.model)?;
+    let config = LlamaConfig::from_gguf(&gguf)?;
+    let tok = Tokenizer::from_gguf(&gguf)?;
+    let jinja = gguf.opt_str("tokenizer.chat_template")?;
+    let mut tensor_types = BTreeMap::new();
+    for t in gguf.tensors() {
+        *tensor_types.entry(t.ty.name()).or_insert(0) += 1;
+    }
+    let report = Report {
+        file: args.model.model.display().to_string(),
+        file_size: gguf.file_size(),
+        gguf_version: gguf.header().version,
+        architecture: gguf
+            .opt_str("general.architecture")?
+            .unwrap_or("?")
+            .to_owned(),
+        chat_template: ChatTemplate::detect(jinja, config.name.as_deref()),
+        chat_template_source: match (jinja, &config.name) {
+            (Some(_), _) => "tokenizer.chat_template",
+            (None, Some(_)) => "general.name",
+            (None, None) => "default",
+        },
+        config,
+        vocab_size: tok.vocab_size(),
+        bos: tok.bos_id(),
+        eos: tok.eos_id(),
+        add_bos: tok.adds_bos(),
+        tensor_count: gguf.tensors().len(),
+        tensor_types,
+        weight_bytes: gguf.tensors().iter().filter_map(|t| t.byte_size()).sum(),
+        cpu_features: compiled_features(),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+        return Ok(());
+    }
+    let c = &report.config;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "file:            {} ({:.1} MiB, GGUF v{})",
+        report.file,
+        mib(report.file_size),
+        report.gguf_version
+    );
+    println!("architecture:    {}", report.architecture);
+    println!("name:            {}", c.name.as_deref().unwrap_or("-"));
+    println!("context_length:  {}", c.context_length);
+    println!("embedding:       {}", c.embedding_length);
+    println!("blocks:          {}", c.block_count);
+    println!("feed_forward:    {}", c.feed_forward_length);
+    println!(
+        "heads:           {} query, {} key/value, head size {}",
+        c.head_count, c.head_count_kv, c.head_dim
+    );
+    println!(
+        "rope:            dimension {}, freq_base {}, scale {}",
+        c.rope_dimension, c.rope_freq_base, c.rope_freq_scale
+    );
+    println!("rms_norm_eps:    {:e}", c.rms_norm_eps);
+    println!(
+        "vocab:           {} tokens (bos {}, eos {}, add_bos {})",
+        report.vocab_size, report.bos, report.eos, report.add_bos
+    );
+    println!(
+        "chat_template:   {:?} (from {})",
+        report.chat_template, report.chat_template_source
+    );
+    let types: Vec<String> = report
+        .tensor_types
+        .iter()
+        .map(|(t, n)| format!("{t}: {n}"))
+        .collect();
+    println!(
+        "tensors:         {} ({})",
+        report.tensor_count,
+        types.join(", ")
+    );
+    println!("weights:         {:.1} MiB", mib(report.weight_bytes));
+    println!("cpu features:    {}", report.cpu_features.join(" "));
+    Ok(())
+}
