@@ -60,6 +60,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> CliResult {
+    // candle's warm thread pool for the whole run (its many short parallel sections reuse it).
+    candle_core::Device::Cpu
+        .with_context(|| run_in_pool(args))
+        .map_err(|e| e.to_string().into())
+}
+
+fn run_in_pool(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut llama = Llama::load(
         &args.model.model,
         &ModelOptions {
