@@ -12,3 +12,6 @@ pub mod sampler;
 pub mod stop;
 pub mod synth;
 pub mod tokenizer;
+pub mod backend;
+pub mod source;
+pub mod worker;

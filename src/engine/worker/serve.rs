@@ -1,0 +1,340 @@
+//! The worker thread's loop: queue by priority, serve one request at a time, watch for cancels
+//! between tokens, recover from panics.
+
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crossbeam_channel::{select, Receiver, Sender};
+
+use super::prefix_cache::PrefixCache;
+use super::prompt::{build, persona_prefix, BuiltPrompt};
+use super::{model_error, Control, ModelInfo, WorkerConfig, WorkerStartError};
+use crate::engine::backend::{BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest, RequestError, RequestId};
+use crate::engine::generate::{generate, FinishReason, GenerateError, GenerateOptions, GenerationStats};
+use crate::engine::llama::Llama;
+use crate::engine::model::LogitsFor;
+
+pub(super) struct Channels {
+    pub requests: Receiver<BackendRequest>,
+    pub control: Receiver<Control>,
+    pub events: Sender<BackendEvent>,
+}
+
+struct Queued {
+    priority: i32,
+    seq: u64,
+    request: BackendRequest,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.priority, self.seq) == (o.priority, o.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    /// Highest priority first, then first come first served.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.priority.cmp(&o.priority).then(o.seq.cmp(&self.seq))
+    }
+}
+
+struct Server {
+    llama: Llama,
+    cache: PrefixCache,
+    /// The tokens of each conversation's latest cached snapshot.
+    conversations: HashMap<ConversationId, Vec<u32>>,
+    pending: BinaryHeap<Queued>,
+    seq: u64,
+    cancelled: HashSet<RequestId>,
+    shutdown: bool,
+    config: WorkerConfig,
+}
+
+pub(super) fn run(config: WorkerConfig, ch: Channels, start: Sender<Result<ModelInfo, WorkerStartError>>) {
+    let device = config.model_options.device.clone();
+    device.with_context(|| {
+        let loaded = config
+            .model
+            .resolve()
+            .map_err(WorkerStartError::from)
+            .and_then(|path| Llama::load(&path, &config.model_options).map(|l| (path, l)).map_err(WorkerStartError::from));
+        let (path, mut llama) = match loaded {
+            Ok(ok) => ok,
+            Err(e) => {
+                let _ = start.send(Err(e));
+                return;
+            }
+        };
+        if let Some(t) = config.template {
+            llama.template = t;
+        }
+        let info = ModelInfo {
+            path,
+            name: llama.model.config().name.clone(),
+            template: llama.template,
+            context_length: llama.model.context_length(),
+            vocab_size: llama.tokenizer.vocab_size(),
+            threads: candle_core::utils::get_num_threads(),
+        };
+        if start.send(Ok(info)).is_err() {
+            return;
+        }
+        let cache = PrefixCache::new(config.prefix_cache_mb.saturating_mul(1 << 20));
+        let mut server = Server { llama, cache, conversations: HashMap::new(), pending: BinaryHeap::new(), seq: 0, cancelled: HashSet::new(), shutdown: false, config };
+        server.run(&ch);
+    });
+}
+
+impl Server {
+    fn run(&mut self, ch: &Channels) {
+        loop {
+            if self.pending.is_empty() {
+                select! {
+                    recv(ch.requests) -> r => match r {
+                        Ok(r) => self.enqueue(r),
+                        Err(_) => return,
+                    },
+                    recv(ch.control) -> c => match c {
+                        Ok(c) => self.control(c, ch),
+                        Err(_) => return,
+                    },
+                }
+            }
+            self.drain(ch);
+            if self.shutdown {
+                return;
+            }
+            let Some(Queued { request, .. }) = self.pending.pop() else { continue };
+            let id = request.id();
+            if id.is_some_and(|id| self.cancelled.remove(&id)) {
+                cancelled_before_start(&request, ch);
+                continue;
+            }
+            let served = catch_unwind(AssertUnwindSafe(|| self.serve(request, ch)));
+            if let Err(panic) = served {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                // The cache may be half-written: start clean.
+                self.llama.model.clear_cache();
+                self.conversations.clear();
+                let _ = ch.events.send(BackendEvent::Error { id, error: RequestError::Panicked(message) });
+            }
+        }
+    }
+
+    fn enqueue(&mut self, request: BackendRequest) {
+        if let BackendRequest::ResetConversation(c) = request {
+            if let Some(tokens) = self.conversations.remove(&c) {
+                self.cache.remove(&tokens);
+                if self.llama.model.cache().tokens() == tokens.as_slice() {
+                    self.llama.model.clear_cache();
+                }
+            }
+            return;
+        }
+        self.seq += 1;
+        self.pending.push(Queued { priority: request.priority(), seq: self.seq, request });
+    }
+
+    fn control(&mut self, c: Control, ch: &Channels) {
+        match c {
+            Control::Shutdown => self.shutdown = true,
+            Control::Cancel(id) => {
+                let before = self.pending.len();
+                let mut removed = Vec::new();
+                self.pending.retain(|q| {
+                    let hit = q.request.id() == Some(id);
+                    if hit {
+                        removed.push(q.request.clone());
+                    }
+                    !hit
+                });
+                if self.pending.len() == before {
+                    // Not drained yet (or already running): remember it.
+                    self.cancelled.insert(id);
+                }
+                for r in removed {
+                    cancelled_before_start(&r, ch);
+                }
+            }
+        }
+    }
+
+    fn drain(&mut self, ch: &Channels) {
+        while let Ok(c) = ch.control.try_recv() {
+            self.control(c, ch);
+        }
+        while let Ok(r) = ch.requests.try_recv() {
+            self.enqueue(r);
+        }
+    }
+
+    fn serve(&mut self, request: BackendRequest, ch: &Channels) {
+        let id = request.id();
+        let result = match request {
+            BackendRequest::Generate(r) => self.generate(r, ch),
+            BackendRequest::Choose(r) => self.choose(r, ch),
+            BackendRequest::Warm { id, system, .. } => self.warm(id, &system, ch),
+            BackendRequest::ResetConversation(_) => Ok(()),
+        };
+        if let Err(error) = result {
+            let _ = ch.events.send(BackendEvent::Error { id, error });
+        }
+    }
+
+    /// Puts the longest reusable prefix of `prompt` in the model's cache and makes sure its
+    /// persona prefix is in the prefix cache.
+    fn prepare(&mut self, prompt: &BuiltPrompt) -> Result<(), RequestError> {
+        let model = &mut self.llama.model;
+        let in_model = common_prefix(model.cache().tokens(), &prompt.tokens);
+        if let Some(snapshot) = self.cache.longest_prefix(&prompt.tokens) {
+            if snapshot.len() > in_model {
+                model.restore(snapshot).map_err(model_error)?;
+            }
+        }
+        let persona = &prompt.tokens[..prompt.persona_len.min(prompt.tokens.len().saturating_sub(1))];
+        if !persona.is_empty() && !self.cache.contains(persona) {
+            let have = common_prefix(model.cache().tokens(), persona);
+            if have < persona.len() {
+                model.truncate(have);
+                model.forward(&persona[have..], LogitsFor::Last).map_err(model_error)?;
+            }
+            let snapshot = model.snapshot(persona.len()).map_err(model_error)?;
+            self.cache.insert(snapshot);
+        }
+        Ok(())
+    }
+
+    fn generate(&mut self, r: GenerateRequest, ch: &Channels) -> Result<(), RequestError> {
+        let _ = ch.events.send(BackendEvent::Started { id: r.id, conversation: Some(r.conversation) });
+        let reserve = r.params.max_tokens.clamp(1, (self.llama.model.context_length() / 4).max(1));
+        let built = build(&self.llama, &r.prompt, reserve, self.config.summarise.as_ref())?;
+        self.prepare(&built)?;
+        let stop_tokens = self.llama.template.stop_tokens(&self.llama.tokenizer);
+        let opts = GenerateOptions {
+            stop_tokens: &stop_tokens,
+            extra_stops: self.llama.template.stop_strings(),
+            strip_leading_space: self.llama.template.strips_leading_space(),
+            mask: None,
+        };
+        let inject = self.config.panic_on_message.is_some() && self.config.panic_on_message.as_deref() == r.prompt.last_user_text();
+        let (cancelled, shutdown) = (&mut self.cancelled, &mut self.shutdown);
+        let mut on_text = |text: &str| {
+            let _ = ch.events.send(BackendEvent::Text { id: r.id, text: text.to_owned() });
+            if inject {
+                panic!("injected fault");
+            }
+            let mut stop = false;
+            while let Ok(c) = ch.control.try_recv() {
+                match c {
+                    Control::Cancel(x) if x == r.id => stop = true,
+                    Control::Cancel(x) => {
+                        cancelled.insert(x);
+                    }
+                    Control::Shutdown => {
+                        *shutdown = true;
+                        stop = true;
+                    }
+                }
+            }
+            if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        };
+        let generation = generate(&mut self.llama.model, &self.llama.tokenizer, &built.tokens, &r.params, opts, &mut on_text).map_err(|e| match e {
+            GenerateError::Sampler(s) => RequestError::Sampler(s),
+            GenerateError::Model(m) => model_error(m),
+        })?;
+        let _ = ch.events.send(BackendEvent::Finished {
+            id: r.id,
+            reason: generation.finish,
+            text: generation.text,
+            stats: generation.stats,
+            dropped_turns: built.dropped_turns,
+        });
+        // Keep the conversation so its next turn prefills only the new tokens.
+        let model = &self.llama.model;
+        if let Ok(snapshot) = model.snapshot(model.cache().len()) {
+            let tokens = snapshot.tokens().to_vec();
+            if let Some(old) = self.conversations.insert(r.conversation, tokens) {
+                if old.len() > built.persona_len {
+                    self.cache.remove(&old);
+                }
+            }
+            self.cache.insert(snapshot);
+        }
+        Ok(())
+    }
+
+    fn choose(&mut self, r: ChooseRequest, ch: &Channels) -> Result<(), RequestError> {
+        let _ = ch.events.send(BackendEvent::Started { id: r.id, conversation: None });
+        let candidates: Vec<Vec<u32>> = r.candidates.iter().map(|c| self.llama.tokenizer.encode_fragment_vec(c, false)).collect();
+        let longest = candidates.iter().map(Vec::len).max().unwrap_or(0);
+        let built = build(&self.llama, &r.prompt, longest.max(1), None)?;
+        self.prepare(&built)?;
+        let model = &mut self.llama.model;
+        let cached = common_prefix(model.cache().tokens(), &built.tokens).min(built.tokens.len() - 1);
+        model.truncate(cached);
+        let last = model.forward_last(&built.tokens[cached..]).map_err(model_error)?;
+        let base = model.cache().len();
+        let mut scores = Vec::with_capacity(candidates.len());
+        for ids in &candidates {
+            let Some(&first) = ids.first() else {
+                scores.push(CandidateScore { log_prob: f32::NEG_INFINITY, tokens: 0 });
+                continue;
+            };
+            let mut log_prob = log_softmax_at(&last, first);
+            if ids.len() > 1 {
+                let rows = model.forward(&ids[..ids.len() - 1], LogitsFor::All).map_err(model_error)?;
+                let rows: Vec<Vec<f32>> = rows.to_vec2().map_err(model_error)?;
+                for (row, &next) in rows.iter().zip(&ids[1..]) {
+                    log_prob += log_softmax_at(row, next);
+                }
+                model.truncate(base);
+            }
+            scores.push(CandidateScore { log_prob, tokens: ids.len() });
+        }
+        let _ = ch.events.send(BackendEvent::Scores { id: r.id, scores });
+        Ok(())
+    }
+
+    fn warm(&mut self, id: RequestId, system: &str, ch: &Channels) -> Result<(), RequestError> {
+        let _ = ch.events.send(BackendEvent::Started { id, conversation: None });
+        let persona = persona_prefix(&self.llama, system)?;
+        let already_cached = persona.is_empty() || self.cache.contains(&persona);
+        if !already_cached {
+            // A prompt of just the persona plus one token: `prepare` caches the persona part.
+            let mut tokens = persona.clone();
+            tokens.push(self.llama.tokenizer.bos_id());
+            let built = BuiltPrompt { persona_len: persona.len(), tokens, dropped_turns: 0 };
+            self.prepare(&built)?;
+        }
+        let _ = ch.events.send(BackendEvent::Warmed { id, prefix_tokens: persona.len(), already_cached });
+        Ok(())
+    }
+}
+
+fn cancelled_before_start(request: &BackendRequest, ch: &Channels) {
+    if let BackendRequest::Generate(r) = request {
+        let _ = ch.events.send(BackendEvent::Finished { id: r.id, reason: FinishReason::Cancelled, text: String::new(), stats: GenerationStats::default(), dropped_turns: 0 });
+    }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// `ln softmax(logits)[index]`.
+fn log_softmax_at(logits: &[f32], index: u32) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
+    logits.get(index as usize).map_or(f32::NEG_INFINITY, |l| l - max - sum.ln())
+}
