@@ -1,6 +1,7 @@
 //! The Bevy-free inference core: GGUF files, the LLaMA tokenizer, the forward pass with our own
 //! KV cache, sampling, chat templates and the generation loop.
 
+pub mod backend;
 pub mod chat;
 pub mod config;
 pub mod cpu;
@@ -9,9 +10,8 @@ pub mod gguf;
 pub mod llama;
 pub mod model;
 pub mod sampler;
+pub mod source;
 pub mod stop;
 pub mod synth;
 pub mod tokenizer;
-pub mod backend;
-pub mod source;
 pub mod worker;

@@ -27,7 +27,9 @@ pub const DEFAULT_CHAT_FILE: &str = "llama-2-7b-chat.Q4_K_M.gguf";
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     /// The host cannot be reached (offline, firewall).
-    #[error("cannot reach {host} to download {repo}/{file}: {reason}. Download the file by hand and use ModelSource::Path")]
+    #[error(
+        "cannot reach {host} to download {repo}/{file}: {reason}. Download the file by hand and use ModelSource::Path"
+    )]
     Offline {
         /// The host.
         host: String,
@@ -61,7 +63,10 @@ impl ModelSource {
 
     /// A Hugging Face file.
     pub fn hugging_face(repo: impl Into<String>, file: impl Into<String>) -> Self {
-        Self::HuggingFace { repo: repo.into(), file: file.into() }
+        Self::HuggingFace {
+            repo: repo.into(),
+            file: file.into(),
+        }
     }
 
     /// LLaMA-2-7B-chat Q4_K_M ([`DEFAULT_CHAT_REPO`]/[`DEFAULT_CHAT_FILE`]).
@@ -72,7 +77,10 @@ impl ModelSource {
     /// A short name for logs and UIs.
     pub fn label(&self) -> String {
         match self {
-            Self::Path(p) => p.file_name().map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned()),
+            Self::Path(p) => p.file_name().map_or_else(
+                || p.display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
             Self::HuggingFace { repo, file } => format!("{repo}/{file}"),
         }
     }
@@ -103,8 +111,15 @@ fn download(repo: &str, file: &str) -> Result<PathBuf, SourceError> {
         file: file.into(),
         reason,
     })?;
-    let err = |e: hf_hub::api::sync::ApiError| SourceError::Download { repo: repo.into(), file: file.into(), reason: e.to_string() };
-    let api = ApiBuilder::from_env().with_progress(true).build().map_err(err)?;
+    let err = |e: hf_hub::api::sync::ApiError| SourceError::Download {
+        repo: repo.into(),
+        file: file.into(),
+        reason: e.to_string(),
+    };
+    let api = ApiBuilder::from_env()
+        .with_progress(true)
+        .build()
+        .map_err(err)?;
     api.model(repo.to_owned()).get(file).map_err(err)
 }
 
@@ -116,7 +131,9 @@ fn download(_repo: &str, _file: &str) -> Result<PathBuf, SourceError> {
 #[cfg(feature = "download")]
 fn reachable(host: &str, timeout: Duration) -> Result<(), String> {
     use std::net::{TcpStream, ToSocketAddrs};
-    let addrs = (host, 443).to_socket_addrs().map_err(|e| format!("name lookup failed ({e})"))?;
+    let addrs = (host, 443)
+        .to_socket_addrs()
+        .map_err(|e| format!("name lookup failed ({e})"))?;
     let mut last = String::from("no address");
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {

@@ -14,7 +14,10 @@ impl LocalLlama {
     /// Starts loading the model on a worker thread; returns at once.
     pub fn spawn(config: WorkerConfig) -> Self {
         let label = format!("local: {}", config.model.label());
-        Self { worker: Worker::spawn(config), label }
+        Self {
+            worker: Worker::spawn(config),
+            label,
+        }
     }
 
     /// The underlying worker (model info, blocking waits for tools).

@@ -12,8 +12,8 @@ mod scripted;
 
 pub use local::LocalLlama;
 pub use protocol::{
-    BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest, Prompt,
-    RequestError, RequestId,
+    BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest,
+    Prompt, RequestError, RequestId,
 };
 pub use scripted::Scripted;
 

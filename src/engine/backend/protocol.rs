@@ -26,12 +26,19 @@ pub struct Prompt {
 impl Prompt {
     /// A prompt with a system text and one user message.
     pub fn new(system: impl Into<String>, user: impl Into<String>) -> Self {
-        Self { system: system.into(), turns: vec![ChatMessage::new(Role::User, user)] }
+        Self {
+            system: system.into(),
+            turns: vec![ChatMessage::new(Role::User, user)],
+        }
     }
 
     /// The last user message (what the player just said), if any.
     pub fn last_user_text(&self) -> Option<&str> {
-        self.turns.iter().rev().find(|m| m.role == Role::User).map(|m| m.content.as_str())
+        self.turns
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.content.as_str())
     }
 }
 
@@ -120,7 +127,11 @@ pub struct CandidateScore {
 impl CandidateScore {
     /// Log-probability per token (compares candidates of different lengths).
     pub fn mean_log_prob(&self) -> f32 {
-        if self.tokens == 0 { self.log_prob } else { self.log_prob / self.tokens as f32 }
+        if self.tokens == 0 {
+            self.log_prob
+        } else {
+            self.log_prob / self.tokens as f32
+        }
     }
 }
 
@@ -212,7 +223,11 @@ impl BackendEvent {
     /// The request the event belongs to.
     pub fn id(&self) -> Option<RequestId> {
         match self {
-            Self::Started { id, .. } | Self::Text { id, .. } | Self::Finished { id, .. } | Self::Scores { id, .. } | Self::Warmed { id, .. } => Some(*id),
+            Self::Started { id, .. }
+            | Self::Text { id, .. }
+            | Self::Finished { id, .. }
+            | Self::Scores { id, .. }
+            | Self::Warmed { id, .. } => Some(*id),
             Self::Error { id, .. } => *id,
         }
     }

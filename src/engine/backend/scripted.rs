@@ -59,22 +59,44 @@ impl Scripted {
     }
 
     fn start_next(&mut self) {
-        let Some(best) = self.queue.iter().enumerate().max_by_key(|(_, (p, s, _))| (*p, std::cmp::Reverse(*s))).map(|(i, _)| i) else {
+        let Some(best) = self
+            .queue
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, (p, s, _))| (*p, std::cmp::Reverse(*s)))
+            .map(|(i, _)| i)
+        else {
             return;
         };
         let (_, _, request) = self.queue.remove(best);
         match request {
             BackendRequest::Generate(r) => {
-                self.ready.push_back(BackendEvent::Started { id: r.id, conversation: Some(r.conversation) });
+                self.ready.push_back(BackendEvent::Started {
+                    id: r.id,
+                    conversation: Some(r.conversation),
+                });
                 let line = r.fallback.unwrap_or_else(|| self.default_line.clone());
                 let mut words: VecDeque<String> = VecDeque::new();
                 for (i, w) in line.split(' ').enumerate() {
-                    words.push_back(if i == 0 { w.to_owned() } else { format!(" {w}") });
+                    words.push_back(if i == 0 {
+                        w.to_owned()
+                    } else {
+                        format!(" {w}")
+                    });
                 }
-                self.active = Some(Active { id: r.id, words, text: String::new(), emitted: 0, max_tokens: r.params.max_tokens });
+                self.active = Some(Active {
+                    id: r.id,
+                    words,
+                    text: String::new(),
+                    emitted: 0,
+                    max_tokens: r.params.max_tokens,
+                });
             }
             BackendRequest::Choose(r) => {
-                self.ready.push_back(BackendEvent::Started { id: r.id, conversation: None });
+                self.ready.push_back(BackendEvent::Started {
+                    id: r.id,
+                    conversation: None,
+                });
                 let said = words(r.prompt.last_user_text().unwrap_or(""));
                 let scores = r
                     .candidates
@@ -82,22 +104,39 @@ impl Scripted {
                     .map(|c| {
                         let cw = words(c);
                         let hits = cw.iter().filter(|w| said.contains(w)).count();
-                        let fraction = if cw.is_empty() { 0.0 } else { hits as f32 / cw.len() as f32 };
-                        CandidateScore { log_prob: fraction.max(1e-6).ln(), tokens: cw.len() }
+                        let fraction = if cw.is_empty() {
+                            0.0
+                        } else {
+                            hits as f32 / cw.len() as f32
+                        };
+                        CandidateScore {
+                            log_prob: fraction.max(1e-6).ln(),
+                            tokens: cw.len(),
+                        }
                     })
                     .collect();
-                self.ready.push_back(BackendEvent::Scores { id: r.id, scores });
+                self.ready
+                    .push_back(BackendEvent::Scores { id: r.id, scores });
             }
             BackendRequest::Warm { id, .. } => {
-                self.ready.push_back(BackendEvent::Started { id, conversation: None });
-                self.ready.push_back(BackendEvent::Warmed { id, prefix_tokens: 0, already_cached: true });
+                self.ready.push_back(BackendEvent::Started {
+                    id,
+                    conversation: None,
+                });
+                self.ready.push_back(BackendEvent::Warmed {
+                    id,
+                    prefix_tokens: 0,
+                    already_cached: true,
+                });
             }
             BackendRequest::ResetConversation(_) => {}
         }
     }
 
     fn step_active(&mut self) {
-        let Some(a) = self.active.as_mut() else { return };
+        let Some(a) = self.active.as_mut() else {
+            return;
+        };
         for _ in 0..self.words_per_poll.max(1) {
             if a.emitted >= a.max_tokens {
                 break;
@@ -105,19 +144,36 @@ impl Scripted {
             let Some(w) = a.words.pop_front() else { break };
             a.text.push_str(&w);
             a.emitted += 1;
-            self.ready.push_back(BackendEvent::Text { id: a.id, text: w });
+            self.ready
+                .push_back(BackendEvent::Text { id: a.id, text: w });
         }
         if a.words.is_empty() || a.emitted >= a.max_tokens {
-            let reason = if a.words.is_empty() { FinishReason::Eos } else { FinishReason::MaxTokens };
-            let stats = GenerationStats { generated_tokens: a.emitted, ..Default::default() };
-            self.ready.push_back(BackendEvent::Finished { id: a.id, reason, text: std::mem::take(&mut a.text), stats, dropped_turns: 0 });
+            let reason = if a.words.is_empty() {
+                FinishReason::Eos
+            } else {
+                FinishReason::MaxTokens
+            };
+            let stats = GenerationStats {
+                generated_tokens: a.emitted,
+                ..Default::default()
+            };
+            self.ready.push_back(BackendEvent::Finished {
+                id: a.id,
+                reason,
+                text: std::mem::take(&mut a.text),
+                stats,
+                dropped_turns: 0,
+            });
             self.active = None;
         }
     }
 }
 
 fn words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| w.chars().count() >= 3).map(str::to_lowercase).collect()
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .map(str::to_lowercase)
+        .collect()
 }
 
 impl DialogueBackend for Scripted {
@@ -130,7 +186,11 @@ impl DialogueBackend for Scripted {
     }
 
     fn status(&mut self) -> BackendStatus {
-        if self.stopped { BackendStatus::Stopped } else { BackendStatus::Ready }
+        if self.stopped {
+            BackendStatus::Stopped
+        } else {
+            BackendStatus::Ready
+        }
     }
 
     fn submit(&mut self, request: BackendRequest) -> Result<(), SubmitError> {
@@ -141,7 +201,9 @@ impl DialogueBackend for Scripted {
             return Ok(());
         }
         if self.queue.len() >= self.capacity {
-            return Err(SubmitError::Busy { capacity: self.capacity });
+            return Err(SubmitError::Busy {
+                capacity: self.capacity,
+            });
         }
         self.seq += 1;
         self.queue.push((request.priority(), self.seq, request));
@@ -150,13 +212,28 @@ impl DialogueBackend for Scripted {
 
     fn cancel(&mut self, id: RequestId) {
         if let Some(a) = self.active.as_ref().filter(|a| a.id == id) {
-            let stats = GenerationStats { generated_tokens: a.emitted, ..Default::default() };
-            self.ready.push_back(BackendEvent::Finished { id, reason: FinishReason::Cancelled, text: a.text.clone(), stats, dropped_turns: 0 });
+            let stats = GenerationStats {
+                generated_tokens: a.emitted,
+                ..Default::default()
+            };
+            self.ready.push_back(BackendEvent::Finished {
+                id,
+                reason: FinishReason::Cancelled,
+                text: a.text.clone(),
+                stats,
+                dropped_turns: 0,
+            });
             self.active = None;
         }
         if let Some(i) = self.queue.iter().position(|(_, _, r)| r.id() == Some(id)) {
             if let (_, _, BackendRequest::Generate(_)) = self.queue.remove(i) {
-                self.ready.push_back(BackendEvent::Finished { id, reason: FinishReason::Cancelled, text: String::new(), stats: GenerationStats::default(), dropped_turns: 0 });
+                self.ready.push_back(BackendEvent::Finished {
+                    id,
+                    reason: FinishReason::Cancelled,
+                    text: String::new(),
+                    stats: GenerationStats::default(),
+                    dropped_turns: 0,
+                });
             }
         }
     }

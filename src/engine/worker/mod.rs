@@ -19,16 +19,18 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded, unbounded};
 
-use crate::engine::backend::{BackendEvent, BackendRequest, BackendStatus, RequestError, RequestId, SubmitError};
+use crate::engine::backend::{
+    BackendEvent, BackendRequest, BackendStatus, RequestError, RequestId, SubmitError,
+};
 use crate::engine::chat::ChatTemplate;
 use crate::engine::llama::LoadError;
 use crate::engine::model::ModelOptions;
 use crate::engine::source::{ModelSource, SourceError};
 
 pub use prefix_cache::{PrefixCache, PrefixCacheStats};
-pub use prompt::{build as build_prompt, persona_prefix, BuiltPrompt, SummariseHook};
+pub use prompt::{BuiltPrompt, SummariseHook, build as build_prompt, persona_prefix};
 
 /// Settings of a [`Worker`]. Public fields with defaults.
 #[derive(Clone)]
@@ -147,7 +149,9 @@ impl Worker {
     /// Starts the worker thread; returns at once (the model loads in the background).
     pub fn spawn(config: WorkerConfig) -> Self {
         let threads = config.threads.unwrap_or_else(default_threads).max(1);
-        if std::env::var_os("CANDLE_NUM_THREADS").is_none() && std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        if std::env::var_os("CANDLE_NUM_THREADS").is_none()
+            && std::env::var_os("RAYON_NUM_THREADS").is_none()
+        {
             // SAFETY: set once, before the worker thread (the only reader, through candle) starts.
             // Games should create the backend during start-up, before spawning threads of their
             // own that read the environment.
@@ -161,15 +165,33 @@ impl Worker {
         let (ctl_tx, ctl_rx) = unbounded();
         let (ev_tx, ev_rx) = unbounded();
         let (start_tx, start_rx) = bounded(1);
-        let channels = serve::Channels { requests: req_rx, control: ctl_rx, events: ev_tx };
+        let channels = serve::Channels {
+            requests: req_rx,
+            control: ctl_rx,
+            events: ev_tx,
+        };
         let spawned = std::thread::Builder::new()
             .name("llama-dialogue-worker".into())
             .spawn(move || serve::run(config, channels, start_tx));
         let (thread, status, start_error) = match spawned {
             Ok(handle) => (Some(handle), BackendStatus::Loading, None),
-            Err(e) => (None, BackendStatus::Failed(e.to_string()), Some(WorkerStartError::Spawn(e))),
+            Err(e) => (
+                None,
+                BackendStatus::Failed(e.to_string()),
+                Some(WorkerStartError::Spawn(e)),
+            ),
         };
-        Self { requests: req_tx, control: ctl_tx, events: ev_rx, start: start_rx, status, info: None, start_error, thread, capacity }
+        Self {
+            requests: req_tx,
+            control: ctl_tx,
+            events: ev_rx,
+            start: start_rx,
+            status,
+            info: None,
+            start_error,
+            thread,
+            capacity,
+        }
     }
 
     /// Current status; never blocks.
@@ -178,7 +200,9 @@ impl Worker {
             match self.start.try_recv() {
                 Ok(result) => self.take_start(result),
                 Err(crossbeam_channel::TryRecvError::Empty) => {}
-                Err(crossbeam_channel::TryRecvError::Disconnected) => self.take_start(Err(WorkerStartError::Died)),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    self.take_start(Err(WorkerStartError::Died))
+                }
             }
         }
         self.status.clone()
@@ -206,8 +230,12 @@ impl Worker {
         if self.status == BackendStatus::Loading {
             match self.start.recv_timeout(timeout) {
                 Ok(result) => self.take_start(result),
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => return Err(WorkerStartError::Timeout(timeout)),
-                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => self.take_start(Err(WorkerStartError::Died)),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    return Err(WorkerStartError::Timeout(timeout));
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    self.take_start(Err(WorkerStartError::Died))
+                }
             }
         }
         if let Some(e) = self.start_error.take() {
@@ -230,8 +258,12 @@ impl Worker {
         }
         match self.requests.try_send(request) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(SubmitError::Busy { capacity: self.capacity }),
-            Err(TrySendError::Disconnected(_)) => Err(SubmitError::NotRunning("the worker thread has stopped".into())),
+            Err(TrySendError::Full(_)) => Err(SubmitError::Busy {
+                capacity: self.capacity,
+            }),
+            Err(TrySendError::Disconnected(_)) => Err(SubmitError::NotRunning(
+                "the worker thread has stopped".into(),
+            )),
         }
     }
 

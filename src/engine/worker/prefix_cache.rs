@@ -29,24 +29,42 @@ pub struct PrefixCacheStats {
 impl PrefixCache {
     /// An empty cache holding at most `budget_bytes`.
     pub fn new(budget_bytes: usize) -> Self {
-        Self { entries: Vec::new(), budget: budget_bytes, used: 0, clock: 0, hits: 0, misses: 0 }
+        Self {
+            entries: Vec::new(),
+            budget: budget_bytes,
+            used: 0,
+            clock: 0,
+            hits: 0,
+            misses: 0,
+        }
     }
 
-    /// The longest cached snapshot whose tokens start `tokens`, marked as used.
-    pub fn longest_prefix(&mut self, tokens: &[u32]) -> Option<&KvSnapshot> {
+    /// The cached snapshot sharing the longest common prefix with `tokens`, and that length,
+    /// marked as used. Restore it and truncate to the length to reuse a conversation whose
+    /// last turn was re-rendered slightly differently.
+    pub fn best_match(&mut self, tokens: &[u32]) -> Option<(&KvSnapshot, usize)> {
         self.clock += 1;
         let best = self
             .entries
             .iter()
             .enumerate()
-            .filter(|(_, (s, _))| !s.is_empty() && tokens.starts_with(s.tokens()))
-            .max_by_key(|(_, (s, _))| s.len())
-            .map(|(i, _)| i);
+            .map(|(i, (s, _))| {
+                (
+                    i,
+                    s.tokens()
+                        .iter()
+                        .zip(tokens)
+                        .take_while(|(a, b)| a == b)
+                        .count(),
+                )
+            })
+            .filter(|&(_, common)| common > 0)
+            .max_by_key(|&(_, common)| common);
         match best {
-            Some(i) => {
+            Some((i, common)) => {
                 self.hits += 1;
                 self.entries[i].1 = self.clock;
-                Some(&self.entries[i].0)
+                Some((&self.entries[i].0, common))
             }
             None => {
                 self.misses += 1;
@@ -69,7 +87,15 @@ impl PrefixCache {
         }
         self.remove(snapshot.tokens());
         while self.used + size > self.budget {
-            let Some(oldest) = self.entries.iter().enumerate().min_by_key(|(_, (_, t))| *t).map(|(i, _)| i) else { break };
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, t))| *t)
+                .map(|(i, _)| i)
+            else {
+                break;
+            };
             let (s, _) = self.entries.swap_remove(oldest);
             self.used -= s.size_bytes();
         }
@@ -95,6 +121,11 @@ impl PrefixCache {
 
     /// Counters.
     pub fn stats(&self) -> PrefixCacheStats {
-        PrefixCacheStats { entries: self.entries.len(), bytes: self.used, hits: self.hits, misses: self.misses }
+        PrefixCacheStats {
+            entries: self.entries.len(),
+            bytes: self.used,
+            hits: self.hits,
+            misses: self.misses,
+        }
     }
 }

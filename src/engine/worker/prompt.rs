@@ -31,42 +31,72 @@ fn messages(system: &str, turns: &[ChatMessage]) -> Vec<ChatMessage> {
 
 /// The tokens of the persona part: what two renders with different user messages share.
 pub fn persona_prefix(llama: &Llama, system: &str) -> Result<Vec<u32>, RequestError> {
-    let render = |probe: &str| llama.template.render(&llama.tokenizer, &messages(system, &[ChatMessage::new(Role::User, probe)]));
+    let render = |probe: &str| {
+        llama.template.render(
+            &llama.tokenizer,
+            &messages(system, &[ChatMessage::new(Role::User, probe)]),
+        )
+    };
     let (a, b) = (render("0")?, render("Z")?);
     let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
     Ok(a[..common].to_vec())
 }
 
 /// Renders `prompt`, dropping the oldest turns (never the persona, never the last message) until
-/// it leaves `reserve` tokens to answer. Dropped turns go to `summarise`, whose summary is kept
-/// after the persona.
-pub fn build(llama: &Llama, prompt: &Prompt, reserve: usize, summarise: Option<&SummariseHook>) -> Result<BuiltPrompt, RequestError> {
+/// it leaves `reserve` tokens to answer. Each time turns are dropped, `summarise` is called with
+/// all dropped turns and its summary is kept after the persona (left out if even alone it does
+/// not fit).
+pub fn build(
+    llama: &Llama,
+    prompt: &Prompt,
+    reserve: usize,
+    summarise: Option<&SummariseHook>,
+) -> Result<BuiltPrompt, RequestError> {
     let context = llama.model.context_length();
-    let mut turns: &[ChatMessage] = &prompt.turns;
+    let render = |system: &str, turns: &[ChatMessage]| {
+        llama
+            .template
+            .render(&llama.tokenizer, &messages(system, turns))
+    };
     let mut dropped = 0;
-    let mut tokens = llama.template.render(&llama.tokenizer, &messages(&prompt.system, turns))?;
-    while tokens.len() + reserve > context {
+    let mut summary: Option<String> = None;
+    let (tokens, system) = loop {
+        let turns = &prompt.turns[dropped..];
+        let system = match &summary {
+            Some(s) => format!("{}\n\nEarlier in this conversation: {s}", prompt.system),
+            None => prompt.system.clone(),
+        };
+        let tokens = render(&system, turns)?;
+        if tokens.len() + reserve <= context {
+            break (tokens, system);
+        }
         if turns.len() <= 1 {
-            return Err(RequestError::ContextFull { needed: tokens.len() + reserve, context });
+            if summary.take().is_some() {
+                continue; // retry without the summary
+            }
+            return Err(RequestError::ContextFull {
+                needed: tokens.len() + reserve,
+                context,
+            });
         }
         // Drop the oldest exchange: a user message and the reply that follows it.
-        let n = if turns.len() > 2 && turns[0].role == Role::User && turns[1].role == Role::Assistant { 2 } else { 1 };
-        turns = &turns[n..];
-        dropped += n;
-        tokens = llama.template.render(&llama.tokenizer, &messages(&prompt.system, turns))?;
-    }
-    let mut system = prompt.system.clone();
-    if dropped > 0 {
-        if let Some(summary) = summarise.and_then(|hook| hook(&prompt.turns[..dropped])) {
-            let with_summary = format!("{system}\n\nEarlier in this conversation: {summary}");
-            let t = llama.template.render(&llama.tokenizer, &messages(&with_summary, turns))?;
-            if t.len() + reserve <= context {
-                system = with_summary;
-                tokens = t;
-            }
-        }
-    }
+        dropped +=
+            if turns.len() > 2 && turns[0].role == Role::User && turns[1].role == Role::Assistant {
+                2
+            } else {
+                1
+            };
+        summary = summarise.and_then(|hook| hook(&prompt.turns[..dropped]));
+    };
     let persona = persona_prefix(llama, &system)?;
-    let persona_len = tokens.iter().zip(&persona).take_while(|(a, b)| a == b).count();
-    Ok(BuiltPrompt { tokens, persona_len, dropped_turns: dropped })
+    let persona_len = tokens
+        .iter()
+        .zip(&persona)
+        .take_while(|(a, b)| a == b)
+        .count();
+    Ok(BuiltPrompt {
+        tokens,
+        persona_len,
+        dropped_turns: dropped,
+    })
 }

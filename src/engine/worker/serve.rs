@@ -3,15 +3,20 @@
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::ops::ControlFlow;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use crossbeam_channel::{select, Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, select};
 
 use super::prefix_cache::PrefixCache;
-use super::prompt::{build, persona_prefix, BuiltPrompt};
-use super::{model_error, Control, ModelInfo, WorkerConfig, WorkerStartError};
-use crate::engine::backend::{BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest, RequestError, RequestId};
-use crate::engine::generate::{generate, FinishReason, GenerateError, GenerateOptions, GenerationStats};
+use super::prompt::{BuiltPrompt, build, persona_prefix};
+use super::{Control, ModelInfo, WorkerConfig, WorkerStartError, model_error};
+use crate::engine::backend::{
+    BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest,
+    RequestError, RequestId,
+};
+use crate::engine::generate::{
+    FinishReason, GenerateError, GenerateOptions, GenerationStats, generate,
+};
 use crate::engine::llama::Llama;
 use crate::engine::model::LogitsFor;
 
@@ -57,14 +62,23 @@ struct Server {
     config: WorkerConfig,
 }
 
-pub(super) fn run(config: WorkerConfig, ch: Channels, start: Sender<Result<ModelInfo, WorkerStartError>>) {
-    let device = config.model_options.device.clone();
-    device.with_context(|| {
+pub(super) fn run(
+    config: WorkerConfig,
+    ch: Channels,
+    start: Sender<Result<ModelInfo, WorkerStartError>>,
+) {
+    // This thread waits for requests; only the computations run inside candle's thread pool
+    // (`serve`), so an idle worker never holds a pool thread.
+    {
         let loaded = config
             .model
             .resolve()
             .map_err(WorkerStartError::from)
-            .and_then(|path| Llama::load(&path, &config.model_options).map(|l| (path, l)).map_err(WorkerStartError::from));
+            .and_then(|path| {
+                Llama::load(&path, &config.model_options)
+                    .map(|l| (path, l))
+                    .map_err(WorkerStartError::from)
+            });
         let (path, mut llama) = match loaded {
             Ok(ok) => ok,
             Err(e) => {
@@ -87,14 +101,27 @@ pub(super) fn run(config: WorkerConfig, ch: Channels, start: Sender<Result<Model
             return;
         }
         let cache = PrefixCache::new(config.prefix_cache_mb.saturating_mul(1 << 20));
-        let mut server = Server { llama, cache, conversations: HashMap::new(), pending: BinaryHeap::new(), seq: 0, cancelled: HashSet::new(), shutdown: false, config };
+        let mut server = Server {
+            llama,
+            cache,
+            conversations: HashMap::new(),
+            pending: BinaryHeap::new(),
+            seq: 0,
+            cancelled: HashSet::new(),
+            shutdown: false,
+            config,
+        };
         server.run(&ch);
-    });
+    }
 }
 
 impl Server {
     fn run(&mut self, ch: &Channels) {
         loop {
+            // A shutdown may have arrived during the last generation (seen between tokens).
+            if self.shutdown {
+                return;
+            }
             if self.pending.is_empty() {
                 select! {
                     recv(ch.requests) -> r => match r {
@@ -111,7 +138,9 @@ impl Server {
             if self.shutdown {
                 return;
             }
-            let Some(Queued { request, .. }) = self.pending.pop() else { continue };
+            let Some(Queued { request, .. }) = self.pending.pop() else {
+                continue;
+            };
             let id = request.id();
             if id.is_some_and(|id| self.cancelled.remove(&id)) {
                 cancelled_before_start(&request, ch);
@@ -127,7 +156,10 @@ impl Server {
                 // The cache may be half-written: start clean.
                 self.llama.model.clear_cache();
                 self.conversations.clear();
-                let _ = ch.events.send(BackendEvent::Error { id, error: RequestError::Panicked(message) });
+                let _ = ch.events.send(BackendEvent::Error {
+                    id,
+                    error: RequestError::Panicked(message),
+                });
             }
         }
     }
@@ -143,7 +175,11 @@ impl Server {
             return;
         }
         self.seq += 1;
-        self.pending.push(Queued { priority: request.priority(), seq: self.seq, request });
+        self.pending.push(Queued {
+            priority: request.priority(),
+            seq: self.seq,
+            request,
+        });
     }
 
     fn control(&mut self, c: Control, ch: &Channels) {
@@ -180,6 +216,11 @@ impl Server {
     }
 
     fn serve(&mut self, request: BackendRequest, ch: &Channels) {
+        let device = self.llama.model.device().clone();
+        device.with_context(|| self.serve_in_pool(request, ch));
+    }
+
+    fn serve_in_pool(&mut self, request: BackendRequest, ch: &Channels) {
         let id = request.id();
         let result = match request {
             BackendRequest::Generate(r) => self.generate(r, ch),
@@ -192,34 +233,56 @@ impl Server {
         }
     }
 
-    /// Puts the longest reusable prefix of `prompt` in the model's cache and makes sure its
-    /// persona prefix is in the prefix cache.
-    fn prepare(&mut self, prompt: &BuiltPrompt) -> Result<(), RequestError> {
+    /// Puts the longest reusable prefix of `prompt` in the model's cache (from the model's own
+    /// cache or a snapshot) and makes sure its persona prefix is in the prefix cache. Returns the
+    /// number of prompt tokens reused without computation and the milliseconds spent.
+    fn prepare(&mut self, prompt: &BuiltPrompt) -> Result<(usize, f64), RequestError> {
+        let start = std::time::Instant::now();
         let model = &mut self.llama.model;
-        let in_model = common_prefix(model.cache().tokens(), &prompt.tokens);
-        if let Some(snapshot) = self.cache.longest_prefix(&prompt.tokens) {
-            if snapshot.len() > in_model {
+        let mut reused = common_prefix(model.cache().tokens(), &prompt.tokens);
+        if let Some((snapshot, common)) = self.cache.best_match(&prompt.tokens) {
+            if common > reused {
                 model.restore(snapshot).map_err(model_error)?;
+                model.truncate(common);
+                reused = common;
             }
         }
-        let persona = &prompt.tokens[..prompt.persona_len.min(prompt.tokens.len().saturating_sub(1))];
+        let persona = &prompt.tokens[..prompt
+            .persona_len
+            .min(prompt.tokens.len().saturating_sub(1))];
         if !persona.is_empty() && !self.cache.contains(persona) {
             let have = common_prefix(model.cache().tokens(), persona);
             if have < persona.len() {
                 model.truncate(have);
-                model.forward(&persona[have..], LogitsFor::Last).map_err(model_error)?;
+                model
+                    .forward(&persona[have..], LogitsFor::Last)
+                    .map_err(model_error)?;
             }
             let snapshot = model.snapshot(persona.len()).map_err(model_error)?;
             self.cache.insert(snapshot);
         }
-        Ok(())
+        Ok((
+            reused.min(prompt.tokens.len().saturating_sub(1)),
+            start.elapsed().as_secs_f64() * 1000.0,
+        ))
     }
 
     fn generate(&mut self, r: GenerateRequest, ch: &Channels) -> Result<(), RequestError> {
-        let _ = ch.events.send(BackendEvent::Started { id: r.id, conversation: Some(r.conversation) });
-        let reserve = r.params.max_tokens.clamp(1, (self.llama.model.context_length() / 4).max(1));
-        let built = build(&self.llama, &r.prompt, reserve, self.config.summarise.as_ref())?;
-        self.prepare(&built)?;
+        let _ = ch.events.send(BackendEvent::Started {
+            id: r.id,
+            conversation: Some(r.conversation),
+        });
+        let reserve = r
+            .params
+            .max_tokens
+            .clamp(1, (self.llama.model.context_length() / 4).max(1));
+        let built = build(
+            &self.llama,
+            &r.prompt,
+            reserve,
+            self.config.summarise.as_ref(),
+        )?;
+        let (reused, prepare_ms) = self.prepare(&built)?;
         let stop_tokens = self.llama.template.stop_tokens(&self.llama.tokenizer);
         let opts = GenerateOptions {
             stop_tokens: &stop_tokens,
@@ -227,10 +290,14 @@ impl Server {
             strip_leading_space: self.llama.template.strips_leading_space(),
             mask: None,
         };
-        let inject = self.config.panic_on_message.is_some() && self.config.panic_on_message.as_deref() == r.prompt.last_user_text();
+        let inject = self.config.panic_on_message.is_some()
+            && self.config.panic_on_message.as_deref() == r.prompt.last_user_text();
         let (cancelled, shutdown) = (&mut self.cancelled, &mut self.shutdown);
         let mut on_text = |text: &str| {
-            let _ = ch.events.send(BackendEvent::Text { id: r.id, text: text.to_owned() });
+            let _ = ch.events.send(BackendEvent::Text {
+                id: r.id,
+                text: text.to_owned(),
+            });
             if inject {
                 panic!("injected fault");
             }
@@ -247,17 +314,34 @@ impl Server {
                     }
                 }
             }
-            if stop { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if stop {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         };
-        let generation = generate(&mut self.llama.model, &self.llama.tokenizer, &built.tokens, &r.params, opts, &mut on_text).map_err(|e| match e {
+        let generation = generate(
+            &mut self.llama.model,
+            &self.llama.tokenizer,
+            &built.tokens,
+            &r.params,
+            opts,
+            &mut on_text,
+        )
+        .map_err(|e| match e {
             GenerateError::Sampler(s) => RequestError::Sampler(s),
             GenerateError::Model(m) => model_error(m),
         })?;
+        // Account for the work `prepare` did: the persona prefill is part of this prompt.
+        let mut stats = generation.stats;
+        stats.cached_tokens = reused;
+        stats.prefill_ms += prepare_ms;
+        stats.ttft_ms += prepare_ms;
         let _ = ch.events.send(BackendEvent::Finished {
             id: r.id,
             reason: generation.finish,
             text: generation.text,
-            stats: generation.stats,
+            stats,
             dropped_turns: built.dropped_turns,
         });
         // Keep the conversation so its next turn prefills only the new tokens.
@@ -275,56 +359,91 @@ impl Server {
     }
 
     fn choose(&mut self, r: ChooseRequest, ch: &Channels) -> Result<(), RequestError> {
-        let _ = ch.events.send(BackendEvent::Started { id: r.id, conversation: None });
-        let candidates: Vec<Vec<u32>> = r.candidates.iter().map(|c| self.llama.tokenizer.encode_fragment_vec(c, false)).collect();
+        let _ = ch.events.send(BackendEvent::Started {
+            id: r.id,
+            conversation: None,
+        });
+        let candidates: Vec<Vec<u32>> = r
+            .candidates
+            .iter()
+            .map(|c| self.llama.tokenizer.encode_fragment_vec(c, false))
+            .collect();
         let longest = candidates.iter().map(Vec::len).max().unwrap_or(0);
         let built = build(&self.llama, &r.prompt, longest.max(1), None)?;
         self.prepare(&built)?;
         let model = &mut self.llama.model;
-        let cached = common_prefix(model.cache().tokens(), &built.tokens).min(built.tokens.len() - 1);
+        let cached =
+            common_prefix(model.cache().tokens(), &built.tokens).min(built.tokens.len() - 1);
         model.truncate(cached);
-        let last = model.forward_last(&built.tokens[cached..]).map_err(model_error)?;
+        let last = model
+            .forward_last(&built.tokens[cached..])
+            .map_err(model_error)?;
         let base = model.cache().len();
         let mut scores = Vec::with_capacity(candidates.len());
         for ids in &candidates {
             let Some(&first) = ids.first() else {
-                scores.push(CandidateScore { log_prob: f32::NEG_INFINITY, tokens: 0 });
+                scores.push(CandidateScore {
+                    log_prob: f32::NEG_INFINITY,
+                    tokens: 0,
+                });
                 continue;
             };
             let mut log_prob = log_softmax_at(&last, first);
             if ids.len() > 1 {
-                let rows = model.forward(&ids[..ids.len() - 1], LogitsFor::All).map_err(model_error)?;
+                let rows = model
+                    .forward(&ids[..ids.len() - 1], LogitsFor::All)
+                    .map_err(model_error)?;
                 let rows: Vec<Vec<f32>> = rows.to_vec2().map_err(model_error)?;
                 for (row, &next) in rows.iter().zip(&ids[1..]) {
                     log_prob += log_softmax_at(row, next);
                 }
                 model.truncate(base);
             }
-            scores.push(CandidateScore { log_prob, tokens: ids.len() });
+            scores.push(CandidateScore {
+                log_prob,
+                tokens: ids.len(),
+            });
         }
         let _ = ch.events.send(BackendEvent::Scores { id: r.id, scores });
         Ok(())
     }
 
     fn warm(&mut self, id: RequestId, system: &str, ch: &Channels) -> Result<(), RequestError> {
-        let _ = ch.events.send(BackendEvent::Started { id, conversation: None });
+        let _ = ch.events.send(BackendEvent::Started {
+            id,
+            conversation: None,
+        });
         let persona = persona_prefix(&self.llama, system)?;
         let already_cached = persona.is_empty() || self.cache.contains(&persona);
         if !already_cached {
             // A prompt of just the persona plus one token: `prepare` caches the persona part.
             let mut tokens = persona.clone();
             tokens.push(self.llama.tokenizer.bos_id());
-            let built = BuiltPrompt { persona_len: persona.len(), tokens, dropped_turns: 0 };
+            let built = BuiltPrompt {
+                persona_len: persona.len(),
+                tokens,
+                dropped_turns: 0,
+            };
             self.prepare(&built)?;
         }
-        let _ = ch.events.send(BackendEvent::Warmed { id, prefix_tokens: persona.len(), already_cached });
+        let _ = ch.events.send(BackendEvent::Warmed {
+            id,
+            prefix_tokens: persona.len(),
+            already_cached,
+        });
         Ok(())
     }
 }
 
 fn cancelled_before_start(request: &BackendRequest, ch: &Channels) {
     if let BackendRequest::Generate(r) = request {
-        let _ = ch.events.send(BackendEvent::Finished { id: r.id, reason: FinishReason::Cancelled, text: String::new(), stats: GenerationStats::default(), dropped_turns: 0 });
+        let _ = ch.events.send(BackendEvent::Finished {
+            id: r.id,
+            reason: FinishReason::Cancelled,
+            text: String::new(),
+            stats: GenerationStats::default(),
+            dropped_turns: 0,
+        });
     }
 }
 
@@ -336,5 +455,7 @@ fn common_prefix(a: &[u32], b: &[u32]) -> usize {
 fn log_softmax_at(logits: &[f32], index: u32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
-    logits.get(index as usize).map_or(f32::NEG_INFINITY, |l| l - max - sum.ln())
+    logits
+        .get(index as usize)
+        .map_or(f32::NEG_INFINITY, |l| l - max - sum.ln())
 }
