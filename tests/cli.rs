@@ -192,3 +192,38 @@ fn errors_are_clear_and_exit_non_zero() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown shape `huge`"));
 }
+
+#[test]
+fn bench_json_is_exactly_one_object_with_the_documented_fields() {
+    let Some(model) = common::shared_model("stories260K.gguf") else {
+        return;
+    };
+    let out = stdout_of(
+        cli()
+            .args([
+                "bench",
+                "--json",
+                "--prompt-tokens",
+                "32",
+                "--gen-tokens",
+                "8",
+                "--reps",
+                "1",
+                "--model",
+            ])
+            .arg(&model),
+    );
+    assert_eq!(out.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for field in [
+        "prompt_tok_s",
+        "decode_tok_s",
+        "ttft_cold_ms",
+        "ttft_warm_ms",
+        "peak_rss_mb",
+        "threads",
+    ] {
+        assert!(v[field].as_f64().is_some_and(|x| x > 0.0), "{field}: {v}");
+    }
+    assert!(v["model"].as_str().unwrap().ends_with("stories260K.gguf"));
+}

@@ -2,6 +2,7 @@
 //! KV cache, sampling, chat templates and the generation loop.
 
 pub mod backend;
+pub mod bench;
 pub mod chat;
 pub mod config;
 pub mod cpu;

@@ -1,6 +1,7 @@
 //! `llama-dialogue`: inspect GGUF models, tokenize, generate, and write random-weight test models.
 //! Output formats are documented in the README and kept stable.
 
+mod bench;
 mod generate;
 mod inspect;
 mod make_model;
@@ -30,6 +31,8 @@ enum Command {
     Tokenize(tokenize::Args),
     /// Generate text, streamed to stdout.
     Generate(generate::Args),
+    /// Prompt/decode speed and time to first token (cold and with a cached prefix).
+    Bench(bench::Args),
     /// Write a random-weight GGUF with real LLaMA tensor names, shapes and metadata.
     MakeTestModel(make_model::Args),
 }
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Tokenize(a) => tokenize::run(a),
         Command::Generate(a) => generate::run(a),
         Command::MakeTestModel(a) => make_model::run(a),
+        Command::Bench(a) => bench::run_cli(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

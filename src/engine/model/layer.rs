@@ -1,7 +1,8 @@
 //! One transformer block: attention with grouped-query heads and RoPE, then a SwiGLU MLP.
 
-use candle_core::quantized::QMatMul;
-use candle_core::{Module, Tensor};
+use candle_core::Tensor;
+
+use super::linear::Linear;
 
 use super::kv_cache::KvCache;
 
@@ -9,14 +10,14 @@ use super::kv_cache::KvCache;
 #[derive(Debug)]
 pub(crate) struct Block {
     pub attn_norm: Tensor,
-    pub wq: QMatMul,
-    pub wk: QMatMul,
-    pub wv: QMatMul,
-    pub wo: QMatMul,
+    pub wq: Linear,
+    pub wk: Linear,
+    pub wv: Linear,
+    pub wo: Linear,
     pub ffn_norm: Tensor,
-    pub w_gate: QMatMul,
-    pub w_up: QMatMul,
-    pub w_down: QMatMul,
+    pub w_gate: Linear,
+    pub w_up: Linear,
+    pub w_down: Linear,
 }
 
 /// What every block needs besides its weights for one forward step.
@@ -57,7 +58,7 @@ impl Block {
         index: usize,
     ) -> candle_core::Result<Tensor> {
         let (_, seq, _) = x.dims3()?;
-        let heads = |w: &QMatMul, n: usize| -> candle_core::Result<Tensor> {
+        let heads = |w: &Linear, n: usize| -> candle_core::Result<Tensor> {
             w.forward(x)?
                 .reshape((1, seq, n, s.head_dim))?
                 .transpose(1, 2)?

@@ -2,11 +2,13 @@
 
 mod kv_cache;
 mod layer;
+mod linear;
+mod q4_0;
 
 use std::sync::Arc;
 
 use candle_core::quantized::{QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::{Device, Tensor};
 
 use crate::engine::config::{ConfigError, LlamaConfig};
 use crate::engine::cpu::{MissingCpuFeature, check_cpu};
@@ -14,6 +16,7 @@ use crate::engine::gguf::{GgufError, GgufFile};
 
 pub use kv_cache::{KvCache, KvSnapshot};
 use layer::{Block, Step};
+use linear::Linear;
 
 /// Errors loading or running a model.
 #[derive(Debug, thiserror::Error)]
@@ -98,7 +101,7 @@ pub struct LlamaModel {
     embed: QMatMul,
     blocks: Vec<Block>,
     norm: Tensor,
-    output: QMatMul,
+    output: Linear,
     /// RoPE inverse frequencies, one per rotated pair.
     rope: Vec<f64>,
     vocab: usize,
@@ -121,19 +124,12 @@ impl LlamaModel {
         check_shape("token_embd.weight", &embed_q, &[vocab.max(1), dim])?;
         let embed_q = Arc::new(embed_q);
         let output = match gguf.tensor_info("output.weight") {
-            Some(_) => {
-                let out = gguf.qtensor("output.weight", dev)?;
-                check_shape("output.weight", &out, &[vocab, dim])?;
-                QMatMul::from_qtensor(out)?
-            }
+            Some(_) => Linear::load(gguf, "output.weight", vocab, dim, dev)?,
             // Tied embeddings: the output head reuses the token embedding.
-            None => QMatMul::from_arc(embed_q.clone())?,
+            None => Linear::Candle(QMatMul::from_arc(embed_q.clone())?),
         };
-        let mat = |name: String, rows: usize, cols: usize| -> Result<QMatMul, ModelError> {
-            let t = gguf.qtensor(&name, dev)?;
-            check_shape(&name, &t, &[rows, cols])?;
-            Ok(QMatMul::from_qtensor(t)?)
-        };
+        let mat =
+            |name: String, rows: usize, cols: usize| Linear::load(gguf, &name, rows, cols, dev);
         let norm = |name: String| -> Result<Tensor, ModelError> {
             let t = gguf.qtensor(&name, dev)?;
             check_shape(&name, &t, &[dim])?;
@@ -278,7 +274,7 @@ impl LlamaModel {
     }
 }
 
-fn check_shape(name: &str, t: &QTensor, expected: &[usize]) -> Result<(), ModelError> {
+pub(crate) fn check_shape(name: &str, t: &QTensor, expected: &[usize]) -> Result<(), ModelError> {
     if t.shape().dims() != expected {
         return Err(ModelError::TensorShape {
             name: name.to_owned(),
