@@ -7,7 +7,6 @@ mod common;
 use bevy_llama_dialogue::engine::gguf::{GgufFile, TensorType};
 use bevy_llama_dialogue::engine::model::{LlamaModel, ModelOptions};
 use bevy_llama_dialogue::engine::synth::{ModelShape, TestModelSpec, write_test_model};
-use candle_core::{Device, Tensor};
 
 fn check(quant: &str, tolerance: f32) {
     let dir = common::temp_dir(&format!("quant-{quant}"));
@@ -25,47 +24,12 @@ fn check(quant: &str, tolerance: f32) {
     );
     let mut ours = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
     assert_eq!(ours.config().head_count_kv, 2);
-    let mut file = std::fs::File::open(&path).unwrap();
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
-    let mut theirs = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(
-        content,
-        &mut file,
-        &Device::Cpu,
-    )
-    .unwrap();
-    let mut input: Vec<u32> = vec![1, 300, 301, 302, 400, 17, 90];
-    let mut pos = 0;
-    let mut worst = 0f32;
-    let mut spread = 0f32;
-    for _ in 0..6 {
-        let a = ours.forward_last(&input).unwrap();
-        let t = Tensor::new(input.as_slice(), &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let b: Vec<f32> = theirs
-            .forward(&t, pos)
-            .unwrap()
-            .squeeze(0)
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let diff = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        worst = worst.max(diff);
-        spread = spread.max(a.iter().fold(0f32, |m, x| m.max(x.abs())));
-        pos += input.len();
-        let next = a
-            .iter()
-            .enumerate()
-            .max_by(|x, y| x.1.total_cmp(y.1))
-            .unwrap()
-            .0 as u32;
-        input = vec![next];
-    }
+    let (worst, spread) = common::cross_check::max_logit_difference(
+        &path,
+        &mut ours,
+        &[1, 300, 301, 302, 400, 17, 90],
+        6,
+    );
     eprintln!("{quant}: max |logit| {spread:.3}, max difference vs candle-transformers {worst:e}");
     assert!(spread > 0.1, "logits are not trivially zero");
     assert!(worst <= tolerance, "{quant}: {worst} > {tolerance}");

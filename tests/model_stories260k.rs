@@ -7,7 +7,6 @@ mod common;
 use bevy_llama_dialogue::engine::gguf::GgufFile;
 use bevy_llama_dialogue::engine::model::{LlamaModel, LogitsFor, ModelOptions};
 use bevy_llama_dialogue::engine::tokenizer::Tokenizer;
-use candle_core::{Device, Tensor};
 
 fn open(name: &str) -> Option<(GgufFile, LlamaModel, Tokenizer)> {
     let path = common::shared_model(name)?;
@@ -67,47 +66,14 @@ fn compare_with_candle_transformers(name: &str, tolerance: f32) {
     let Some((_, mut ours, tok)) = open(name) else {
         return;
     };
-    let path = common::models_dir().join(name);
-    let mut file = std::fs::File::open(&path).unwrap();
-    let content = candle_core::quantized::gguf_file::Content::read(&mut file).unwrap();
-    let mut theirs = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(
-        content,
-        &mut file,
-        &Device::Cpu,
-    )
-    .unwrap();
     let prompt = tok.encode("Once upon a time, a little dog", true);
-    let mut input = prompt.clone();
-    let mut pos = 0;
-    let mut worst = 0f32;
-    for _ in 0..12 {
-        let a = ours.forward_last(&input).unwrap();
-        let t = Tensor::new(input.as_slice(), &Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let b: Vec<f32> = theirs
-            .forward(&t, pos)
-            .unwrap()
-            .squeeze(0)
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        assert_eq!(a.len(), b.len());
-        let diff = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0f32, f32::max);
-        worst = worst.max(diff);
-        assert!(
-            diff <= tolerance,
-            "{name}: step at {pos}: max |logit difference| {diff} > {tolerance}"
-        );
-        pos += input.len();
-        input = vec![argmax(&a)];
-    }
+    let path = common::models_dir().join(name);
+    let (worst, _) = common::cross_check::max_logit_difference(&path, &mut ours, &prompt, 12);
     eprintln!("{name}: max |logit difference| vs candle-transformers over 12 steps: {worst:e}");
+    assert!(
+        worst <= tolerance,
+        "{name}: max |logit difference| {worst} > {tolerance}"
+    );
 }
 
 #[test]

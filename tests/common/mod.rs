@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cross_check;
+
 use std::path::PathBuf;
 
 /// The folder of real test models: `$LLAMA_DIALOGUE_TEST_MODELS`, else `../shared/models`.

@@ -45,8 +45,10 @@ impl Block {
         let h = candle_nn::ops::rms_norm(x, &self.attn_norm, step.eps)?;
         let x = (x + self.attention(&h, step, cache, index)?)?;
         let h = candle_nn::ops::rms_norm(&x, &self.ffn_norm, step.eps)?;
-        let gate = candle_nn::ops::silu(&self.w_gate.forward(&h)?)?;
-        let up = self.w_up.forward(&h)?;
+        let [gate, up]: [Tensor; 2] = Linear::forward_many(&[&self.w_gate, &self.w_up], &h)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("gate/up".into()))?;
+        let gate = candle_nn::ops::silu(&gate)?;
         x + self.w_down.forward(&(gate * up)?)?
     }
 
@@ -58,15 +60,17 @@ impl Block {
         index: usize,
     ) -> candle_core::Result<Tensor> {
         let (_, seq, _) = x.dims3()?;
-        let heads = |w: &Linear, n: usize| -> candle_core::Result<Tensor> {
-            w.forward(x)?
-                .reshape((1, seq, n, s.head_dim))?
+        let [q, k, v]: [Tensor; 3] = Linear::forward_many(&[&self.wq, &self.wk, &self.wv], x)?
+            .try_into()
+            .map_err(|_| candle_core::Error::Msg("q/k/v".into()))?;
+        let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
+            t.reshape((1, seq, n, s.head_dim))?
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = candle_nn::rotary_emb::rope_i(&heads(&self.wq, s.n_head)?, s.cos, s.sin)?;
-        let k = candle_nn::rotary_emb::rope_i(&heads(&self.wk, s.n_kv_head)?, s.cos, s.sin)?;
-        let v = heads(&self.wv, s.n_kv_head)?;
+        let q = candle_nn::rotary_emb::rope_i(&heads(q, s.n_head)?, s.cos, s.sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&heads(k, s.n_kv_head)?, s.cos, s.sin)?;
+        let v = heads(v, s.n_kv_head)?;
         let (k, v) = cache.append(index, s.pos, &k, &v)?;
         let kv_len = s.pos + seq;
         // Grouped-query attention without copying K/V: query head h uses kv head h / n_rep, so

@@ -50,6 +50,34 @@ impl Linear {
         Ok(Self::Candle(QMatMul::from_qtensor(t)?))
     }
 
+    /// Multiplies `x` by several weights of the same width at once (one activation
+    /// quantization and one parallel pass when all use our kernel).
+    pub(crate) fn forward_many(
+        linears: &[&Linear],
+        x: &Tensor,
+    ) -> candle_core::Result<Vec<Tensor>> {
+        let mats: Option<Vec<&Q4_0Matrix>> = linears
+            .iter()
+            .map(|l| if let Self::Q4_0(w) = l { Some(w) } else { None })
+            .collect();
+        let Some(mats) = mats else {
+            return linears.iter().map(|l| l.forward(x)).collect();
+        };
+        let mut dims = x.dims().to_vec();
+        let k = dims.pop().unwrap_or(1);
+        let m = x.elem_count() / k.max(1);
+        let data = x.flatten_all()?.to_vec1::<f32>()?;
+        Q4_0Matrix::matmul_many(&mats, &data, m)
+            .into_iter()
+            .zip(&mats)
+            .map(|(out, w)| {
+                let mut shape = dims.clone();
+                shape.push(w.rows());
+                Tensor::from_vec(out, shape, x.device())
+            })
+            .collect()
+    }
+
     /// Multiplies the last dimension of `x` by the weight.
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {

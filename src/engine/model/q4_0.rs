@@ -92,31 +92,46 @@ impl Q4_0Matrix {
 
     /// `x (m × cols)` times the transposed matrix: `m × rows`, row-major.
     pub(crate) fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
-        let q8 = quantize_rows(x, m, self.cols);
-        let mut out = vec![0f32; m * self.rows];
-        let out_ptr = SendPtr(out.as_mut_ptr());
-        let nb = self.cols / QK;
-        let tasks = self.rows.div_ceil(ROWS_PER_TASK);
-        (0..tasks).into_par_iter().for_each(|task| {
-            let r0 = task * ROWS_PER_TASK;
-            let r1 = (r0 + ROWS_PER_TASK).min(self.rows);
-            let out_ptr = &out_ptr;
+        Self::matmul_many(&[self], x, m).pop().unwrap_or_default()
+    }
+
+    /// The products of one input with several matrices of the same width (Q/K/V, gate/up): the
+    /// input is quantized once and all rows are shared out in one parallel pass.
+    pub(crate) fn matmul_many(mats: &[&Self], x: &[f32], m: usize) -> Vec<Vec<f32>> {
+        let Some(cols) = mats.first().map(|w| w.cols) else {
+            return Vec::new();
+        };
+        debug_assert!(mats.iter().all(|w| w.cols == cols));
+        let q8 = quantize_rows(x, m, cols);
+        let mut outs: Vec<Vec<f32>> = mats.iter().map(|w| vec![0f32; m * w.rows]).collect();
+        let ptrs: Vec<SendPtr> = outs.iter_mut().map(|o| SendPtr(o.as_mut_ptr())).collect();
+        // Work items: (matrix, first row) in chunks of ROWS_PER_TASK.
+        let tasks: Vec<(usize, usize)> = mats
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| (0..w.rows).step_by(ROWS_PER_TASK).map(move |r| (i, r)))
+            .collect();
+        let nb = cols / QK;
+        tasks.par_iter().for_each(|&(i, r0)| {
+            let w = mats[i];
+            let r1 = (r0 + ROWS_PER_TASK).min(w.rows);
+            let out = &ptrs[i];
             for tile_start in (0..m).step_by(TILE) {
                 let tile = (m - tile_start).min(TILE);
                 for r in r0..r1 {
                     let mut sums = [0f32; TILE];
-                    let quants = &self.quants[r * nb * 16..(r + 1) * nb * 16];
-                    let scales = &self.scales[r * nb..(r + 1) * nb];
+                    let quants = &w.quants[r * nb * 16..(r + 1) * nb * 16];
+                    let scales = &w.scales[r * nb..(r + 1) * nb];
                     // SAFETY: `available()` was checked when the model chose this kernel.
                     unsafe { dot_tile(quants, scales, &q8, tile_start, tile, &mut sums) };
                     for (t, s) in sums.iter().take(tile).enumerate() {
-                        // SAFETY: every (row, column) is written by exactly one task.
-                        unsafe { *out_ptr.0.add((tile_start + t) * self.rows + r) = *s };
+                        // SAFETY: every (row, column) of each output is written by one task.
+                        unsafe { *out.0.add((tile_start + t) * w.rows + r) = *s };
                     }
                 }
             }
         });
-        out
+        outs
     }
 }
 
@@ -162,7 +177,6 @@ fn quantize_rows(x: &[f32], m: usize, cols: usize) -> Q8Rows {
 
 /// Dot products of one weight row with activation rows `first..first + tile`.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni,avx2,f16c")]
 unsafe fn dot_tile(
     quants: &[u8],
     scales: &[u16],
@@ -171,53 +185,80 @@ unsafe fn dot_tile(
     tile: usize,
     sums: &mut [f32; TILE],
 ) {
+    debug_assert!(quants.len() * 2 == q8.blocks_per_row * QK && scales.len() == q8.blocks_per_row);
+    debug_assert!((first + tile) * q8.blocks_per_row <= q8.scales.len());
+    // A constant tile size keeps the accumulators in registers.
+    // SAFETY: forwarded from the caller (CPU features, slice sizes checked above).
+    unsafe {
+        match tile {
+            1 => dot_rows::<1>(quants, scales, q8, first, sums),
+            2 => dot_rows::<2>(quants, scales, q8, first, sums),
+            3 => dot_rows::<3>(quants, scales, q8, first, sums),
+            4 => dot_rows::<4>(quants, scales, q8, first, sums),
+            5 => dot_rows::<5>(quants, scales, q8, first, sums),
+            6 => dot_rows::<6>(quants, scales, q8, first, sums),
+            7 => dot_rows::<7>(quants, scales, q8, first, sums),
+            _ => dot_rows::<8>(quants, scales, q8, first, sums),
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni,avx2,f16c")]
+unsafe fn dot_rows<const T: usize>(
+    quants: &[u8],
+    scales: &[u16],
+    q8: &Q8Rows,
+    first: usize,
+    sums: &mut [f32; TILE],
+) {
     use std::arch::x86_64::*;
     let nb = q8.blocks_per_row;
     let low = _mm512_set1_epi8(0x0F);
     // Lane i of the 16 int32 products belongs to block i / 4 of the group.
     let spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
-    let mut acc = [_mm512_setzero_ps(); TILE];
-    let mut offset = [_mm_setzero_ps(); TILE];
+    // Two accumulator sets (even and odd groups) halve the FMA dependency chain.
+    let mut acc = [[_mm512_setzero_ps(); T]; 2];
+    let mut offset = [_mm_setzero_ps(); T];
+    let (wq, ws) = (quants.as_ptr(), scales.as_ptr());
+    let aq: [*const i8; T] =
+        std::array::from_fn(|t| q8.quants.as_ptr().wrapping_add((first + t) * nb * QK));
+    let ad: [*const f32; T] =
+        std::array::from_fn(|t| q8.scales.as_ptr().wrapping_add((first + t) * nb));
+    let asum: [*const f32; T] =
+        std::array::from_fn(|t| q8.scaled_sums.as_ptr().wrapping_add((first + t) * nb));
     for g in 0..nb / GROUP {
-        // SAFETY (loads): group g's 64 value bytes and 4 scales lie inside this row's slices;
-        // activation row `first + t` holds nb blocks, so its group g lies inside `q8`.
-        let (w_lo, w_hi, dw) = unsafe {
-            let v = _mm512_loadu_si512(quants[g * 64..(g + 1) * 64].as_ptr().cast());
-            let dw = _mm_cvtph_ps(_mm_loadl_epi64(
-                scales[g * GROUP..(g + 1) * GROUP].as_ptr().cast(),
-            ));
-            (
+        // SAFETY: group g (64 value bytes, 4 scales) lies inside the weight row, and inside each
+        // activation row (128 quant bytes, 4 scales, 4 sums), as `dot_tile` checked.
+        unsafe {
+            let v = _mm512_loadu_si512(wq.add(g * 64).cast());
+            let dw = _mm_cvtph_ps(_mm_loadl_epi64(ws.add(g * GROUP).cast()));
+            let (w_lo, w_hi) = (
                 _mm512_and_si512(v, low),
                 _mm512_and_si512(_mm512_srli_epi16(v, 4), low),
-                dw,
-            )
-        };
-        for t in 0..tile {
-            let a = (first + t) * nb + g * GROUP;
-            let (a_lo, a_hi, da, sa) = unsafe {
-                let p = q8.quants[a * QK..(a + GROUP) * QK].as_ptr();
-                (
-                    _mm512_loadu_si512(p.cast()),
-                    _mm512_loadu_si512(p.add(64).cast()),
-                    _mm_loadu_ps(q8.scales[a..a + GROUP].as_ptr()),
-                    _mm_loadu_ps(q8.scaled_sums[a..a + GROUP].as_ptr()),
-                )
-            };
-            let dot = _mm512_dpbusd_epi32(
-                _mm512_dpbusd_epi32(_mm512_setzero_si512(), w_lo, a_lo),
-                w_hi,
-                a_hi,
             );
-            let scale = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(dw, da)));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t]);
-            // Q4_0 stores w + 8: remove 8 × d_w × d_a × sum(q_a) per block.
-            offset[t] = _mm_fmadd_ps(dw, sa, offset[t]);
+            let set = &mut acc[g & 1];
+            for t in 0..T {
+                let p = aq[t].add(g * GROUP * QK);
+                let dot = _mm512_dpbusd_epi32(
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), w_lo, _mm512_loadu_si512(p.cast())),
+                    w_hi,
+                    _mm512_loadu_si512(p.add(64).cast()),
+                );
+                let da = _mm_loadu_ps(ad[t].add(g * GROUP));
+                let scale =
+                    _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(dw, da)));
+                set[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, set[t]);
+                // Q4_0 stores w + 8: remove 8 × d_w × d_a × sum(q_a) per block.
+                offset[t] = _mm_fmadd_ps(dw, _mm_loadu_ps(asum[t].add(g * GROUP)), offset[t]);
+            }
         }
     }
-    for t in 0..tile {
+    for t in 0..T {
         let off = _mm_add_ps(offset[t], _mm_movehl_ps(offset[t], offset[t]));
         let off = _mm_add_ss(off, _mm_shuffle_ps(off, off, 1));
-        sums[t] = _mm512_reduce_add_ps(acc[t]) - 8.0 * _mm_cvtss_f32(off);
+        sums[t] =
+            _mm512_reduce_add_ps(_mm512_add_ps(acc[0][t], acc[1][t])) - 8.0 * _mm_cvtss_f32(off);
     }
 }
 
