@@ -6,6 +6,7 @@ use candle_core::{Device, Module, Tensor};
 
 use super::ModelError;
 use super::q4_0::{self, Q4_0Matrix};
+use super::q8_0::Q8_0Decode;
 use crate::engine::gguf::{GgufFile, TensorType};
 
 /// `y = x Wᵀ` for a `(rows, cols)` weight.
@@ -15,6 +16,8 @@ pub(crate) enum Linear {
     Candle(QMatMul),
     /// Our AVX-512 VNNI Q4_0 kernel.
     Q4_0(Q4_0Matrix),
+    /// Q8_0: candle's kernel for prompts, ours for single-row decode (on candle's bytes).
+    Q8_0(QMatMul, Q8_0Decode),
 }
 
 /// Whether our own kernels may be used: set `LLAMA_DIALOGUE_KERNELS=candle` to compare with
@@ -31,18 +34,27 @@ impl Linear {
         rows: usize,
         cols: usize,
         device: &Device,
+        own: bool,
     ) -> Result<Self, ModelError> {
         let info = gguf
             .tensor_info(name)
             .ok_or_else(|| crate::engine::gguf::GgufError::MissingTensor(name.to_owned()))?;
-        if info.ty == TensorType::Q4_0
+        if own
             && device.is_cpu()
             && own_kernels()
             && q4_0::available()
             && info.shape() == [rows, cols]
         {
-            if let Some(m) = Q4_0Matrix::new(rows, cols, gguf.tensor_bytes(name)?) {
-                return Ok(Self::Q4_0(m));
+            let bytes = || gguf.tensor_bytes(name);
+            if info.ty == TensorType::Q4_0 {
+                if let Some(m) = Q4_0Matrix::new(rows, cols, bytes()?) {
+                    return Ok(Self::Q4_0(m));
+                }
+            } else if info.ty == TensorType::Q8_0 {
+                if let Some(d) = Q8_0Decode::new(rows, cols, bytes()?) {
+                    let t = gguf.qtensor(name, device)?;
+                    return Ok(Self::Q8_0(QMatMul::from_qtensor(t)?, d));
+                }
             }
         }
         let t = gguf.qtensor(name, device)?;
@@ -56,23 +68,66 @@ impl Linear {
         linears: &[&Linear],
         x: &Tensor,
     ) -> candle_core::Result<Vec<Tensor>> {
-        let mats: Option<Vec<&Q4_0Matrix>> = linears
+        let q4: Option<Vec<&Q4_0Matrix>> = linears
             .iter()
             .map(|l| if let Self::Q4_0(w) = l { Some(w) } else { None })
             .collect();
-        let Some(mats) = mats else {
-            return linears.iter().map(|l| l.forward(x)).collect();
+        let q8: Option<Vec<(&QMatMul, &Q8_0Decode)>> = linears
+            .iter()
+            .map(|l| {
+                if let Self::Q8_0(q, d) = l {
+                    Some((q, d))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let (outs, rows): (Vec<Vec<f32>>, Vec<usize>) = match (q4, q8) {
+            (Some(mats), _) => {
+                let (data, m) = rows_of(x)?;
+                (
+                    Q4_0Matrix::matmul_many(&mats, &data, m),
+                    mats.iter().map(|w| w.rows()).collect(),
+                )
+            }
+            (_, Some(mats)) if rows_of_count(x) == 1 => {
+                let (data, _) = rows_of(x)?;
+                let tensors: Vec<&candle_core::quantized::QTensor> = mats
+                    .iter()
+                    .filter_map(|(q, _)| {
+                        if let QMatMul::QTensor(t) = q {
+                            Some(t.as_ref())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                if tensors.len() != mats.len() {
+                    return linears.iter().map(|l| l.forward(x)).collect();
+                }
+                let bytes: Vec<std::borrow::Cow<'_, [u8]>> = tensors
+                    .iter()
+                    .map(|t| t.data())
+                    .collect::<candle_core::Result<_>>()?;
+                let pairs: Vec<(&Q8_0Decode, &[u8])> = mats
+                    .iter()
+                    .zip(&bytes)
+                    .map(|((_, d), b)| (*d, b.as_ref()))
+                    .collect();
+                (
+                    Q8_0Decode::gemv_many(&pairs, &data),
+                    mats.iter().map(|(_, d)| d.rows()).collect(),
+                )
+            }
+            _ => return linears.iter().map(|l| l.forward_one(x)).collect(),
         };
         let mut dims = x.dims().to_vec();
-        let k = dims.pop().unwrap_or(1);
-        let m = x.elem_count() / k.max(1);
-        let data = x.flatten_all()?.to_vec1::<f32>()?;
-        Q4_0Matrix::matmul_many(&mats, &data, m)
-            .into_iter()
-            .zip(&mats)
-            .map(|(out, w)| {
+        dims.pop();
+        outs.into_iter()
+            .zip(rows)
+            .map(|(out, n)| {
                 let mut shape = dims.clone();
-                shape.push(w.rows());
+                shape.push(n);
                 Tensor::from_vec(out, shape, x.device())
             })
             .collect()
@@ -82,14 +137,31 @@ impl Linear {
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::Candle(q) => q.forward(x),
-            Self::Q4_0(w) => {
-                let mut dims = x.dims().to_vec();
-                let k = dims.pop().unwrap_or(1);
-                let m = x.elem_count() / k.max(1);
-                let data = x.flatten_all()?.to_vec1::<f32>()?;
-                dims.push(w.rows());
-                Tensor::from_vec(w.matmul(&data, m), dims, x.device())
-            }
+            Self::Q8_0(q, _) if rows_of_count(x) > 1 => q.forward(x),
+            Self::Q4_0(_) | Self::Q8_0(..) => Self::forward_many(&[self], x)?
+                .pop()
+                .ok_or_else(|| candle_core::Error::Msg("no output".into())),
         }
     }
+
+    /// `forward` without our kernels' batching (candle's path where there is one).
+    fn forward_one(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Self::Candle(q) | Self::Q8_0(q, _) => q.forward(x),
+            Self::Q4_0(_) => Self::forward_many(&[self], x)?
+                .pop()
+                .ok_or_else(|| candle_core::Error::Msg("no output".into())),
+        }
+    }
+}
+
+/// Number of rows of `x` (all dimensions but the last).
+fn rows_of_count(x: &Tensor) -> usize {
+    x.elem_count() / x.dims().last().copied().unwrap_or(1).max(1)
+}
+
+/// The rows of `x` (all dimensions but the last flattened) as one f32 buffer.
+fn rows_of(x: &Tensor) -> candle_core::Result<(Vec<f32>, usize)> {
+    let k = x.dims().last().copied().unwrap_or(1).max(1);
+    Ok((x.flatten_all()?.to_vec1::<f32>()?, x.elem_count() / k))
 }

@@ -4,6 +4,7 @@ mod kv_cache;
 mod layer;
 mod linear;
 mod q4_0;
+mod q8_0;
 
 use std::sync::Arc;
 
@@ -74,6 +75,10 @@ pub struct ModelOptions {
     pub max_context: Option<usize>,
     /// Where to compute (CPU by default).
     pub device: Device,
+    /// Use this crate's AVX-512 VNNI kernels for Q4_0 and Q8_0 where the CPU has them (default);
+    /// `false` keeps candle's for every type (the environment variable
+    /// `LLAMA_DIALOGUE_KERNELS=candle` does the same for tools).
+    pub own_kernels: bool,
 }
 
 impl Default for ModelOptions {
@@ -81,6 +86,7 @@ impl Default for ModelOptions {
         Self {
             max_context: None,
             device: Device::Cpu,
+            own_kernels: true,
         }
     }
 }
@@ -124,12 +130,13 @@ impl LlamaModel {
         check_shape("token_embd.weight", &embed_q, &[vocab.max(1), dim])?;
         let embed_q = Arc::new(embed_q);
         let output = match gguf.tensor_info("output.weight") {
-            Some(_) => Linear::load(gguf, "output.weight", vocab, dim, dev)?,
+            Some(_) => Linear::load(gguf, "output.weight", vocab, dim, dev, options.own_kernels)?,
             // Tied embeddings: the output head reuses the token embedding.
             None => Linear::Candle(QMatMul::from_arc(embed_q.clone())?),
         };
-        let mat =
-            |name: String, rows: usize, cols: usize| Linear::load(gguf, &name, rows, cols, dev);
+        let mat = |name: String, rows: usize, cols: usize| {
+            Linear::load(gguf, &name, rows, cols, dev, options.own_kernels)
+        };
         let norm = |name: String| -> Result<Tensor, ModelError> {
             let t = gguf.qtensor(&name, dev)?;
             check_shape(&name, &t, &[dim])?;

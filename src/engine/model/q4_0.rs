@@ -90,11 +90,6 @@ impl Q4_0Matrix {
         self.rows
     }
 
-    /// `x (m × cols)` times the transposed matrix: `m × rows`, row-major.
-    pub(crate) fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
-        Self::matmul_many(&[self], x, m).pop().unwrap_or_default()
-    }
-
     /// The products of one input with several matrices of the same width (Q/K/V, gate/up): the
     /// input is quantized once and all rows are shared out in one parallel pass.
     pub(crate) fn matmul_many(mats: &[&Self], x: &[f32], m: usize) -> Vec<Vec<f32>> {
@@ -135,7 +130,7 @@ impl Q4_0Matrix {
     }
 }
 
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(pub(crate) *mut f32);
 // SAFETY: tasks write disjoint elements through it.
 unsafe impl Sync for SendPtr {}
 
@@ -307,7 +302,7 @@ mod tests {
                 .unwrap()
                 .to_vec1()
                 .unwrap();
-            let got = ours.matmul(&x, m);
+            let got = Q4_0Matrix::matmul_many(&[&ours], &x, m).remove(0);
             let worst = got
                 .iter()
                 .zip(&want)
