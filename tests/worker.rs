@@ -366,7 +366,7 @@ fn context_overflow_drops_oldest_turns_never_the_persona() {
         });
     let built = build_prompt(&llama, &prompt, 16, Some(&hook)).unwrap();
     assert!(
-        built.dropped_turns >= 2 && built.dropped_turns % 2 == 0,
+        built.dropped_turns >= 2 && built.dropped_turns.is_multiple_of(2),
         "{}",
         built.dropped_turns
     );

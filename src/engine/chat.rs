@@ -242,10 +242,10 @@ impl ChatTemplate {
                 }
                 for (i, pair) in turns.chunks(2).enumerate() {
                     let mut user = pair[0].content.trim().to_owned();
-                    if i == 0 {
-                        if let Some(sys) = system {
-                            user = format!("<<SYS>>\n{sys}\n<</SYS>>\n\n{user}");
-                        }
+                    if i == 0
+                        && let Some(sys) = system
+                    {
+                        user = format!("<<SYS>>\n{sys}\n<</SYS>>\n\n{user}");
                     }
                     out.push(bos.clone());
                     match pair.get(1) {

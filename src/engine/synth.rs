@@ -140,7 +140,7 @@ pub fn write_test_model(
             reason: "not a type this crate can write".into(),
         })?;
     let block = dtype.block_size();
-    if s.dim % block != 0 || s.ff % block != 0 {
+    if !s.dim.is_multiple_of(block) || !s.ff.is_multiple_of(block) {
         return Err(SynthError::Quant {
             quant: spec.quant,
             reason: format!(

@@ -225,16 +225,16 @@ impl DialogueBackend for Scripted {
             });
             self.active = None;
         }
-        if let Some(i) = self.queue.iter().position(|(_, _, r)| r.id() == Some(id)) {
-            if let (_, _, BackendRequest::Generate(_)) = self.queue.remove(i) {
-                self.ready.push_back(BackendEvent::Finished {
-                    id,
-                    reason: FinishReason::Cancelled,
-                    text: String::new(),
-                    stats: GenerationStats::default(),
-                    dropped_turns: 0,
-                });
-            }
+        if let Some(i) = self.queue.iter().position(|(_, _, r)| r.id() == Some(id))
+            && let (_, _, BackendRequest::Generate(_)) = self.queue.remove(i)
+        {
+            self.ready.push_back(BackendEvent::Finished {
+                id,
+                reason: FinishReason::Cancelled,
+                text: String::new(),
+                stats: GenerationStats::default(),
+                dropped_turns: 0,
+            });
         }
     }
 

@@ -143,7 +143,7 @@ impl GgufFile {
         // candle reinterprets the bytes as blocks that contain f16/f32 fields: make sure the
         // start is 4-byte aligned (a file may declare an alignment of 1 or 2).
         let aligned: Vec<u32>;
-        let bytes = if (bytes.as_ptr() as usize) % 4 == 0 {
+        let bytes = if (bytes.as_ptr() as usize).is_multiple_of(4) {
             bytes
         } else {
             let mut words = vec![0u32; bytes.len().div_ceil(4)];

@@ -50,11 +50,11 @@ impl Linear {
                 if let Some(m) = Q4_0Matrix::new(rows, cols, bytes()?) {
                     return Ok(Self::Q4_0(m));
                 }
-            } else if info.ty == TensorType::Q8_0 {
-                if let Some(d) = Q8_0Decode::new(rows, cols, bytes()?) {
-                    let t = gguf.qtensor(name, device)?;
-                    return Ok(Self::Q8_0(QMatMul::from_qtensor(t)?, d));
-                }
+            } else if info.ty == TensorType::Q8_0
+                && let Some(d) = Q8_0Decode::new(rows, cols, bytes()?)
+            {
+                let t = gguf.qtensor(name, device)?;
+                return Ok(Self::Q8_0(QMatMul::from_qtensor(t)?, d));
             }
         }
         let t = gguf.qtensor(name, device)?;

@@ -67,7 +67,7 @@ impl Q4_0Matrix {
     /// Repacks raw GGUF bytes; `None` unless they are exactly `rows × cols` Q4_0 values with
     /// `cols` a multiple of 128 (whole groups of 4 blocks).
     pub(crate) fn new(rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
-        if cols % (GROUP * QK) != 0 || bytes.len() != rows * cols / QK * BLOCK_BYTES {
+        if !cols.is_multiple_of(GROUP * QK) || bytes.len() != rows * cols / QK * BLOCK_BYTES {
             return None;
         }
         let blocks = rows * cols / QK;

@@ -24,7 +24,7 @@ pub(crate) struct Q8_0Decode {
 impl Q8_0Decode {
     /// Prepares `rows × cols` Q8_0 blocks; `None` unless `cols` is a multiple of 64.
     pub(crate) fn new(rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
-        if cols % (2 * QK) != 0 || bytes.len() != rows * cols / QK * BLOCK_BYTES {
+        if !cols.is_multiple_of(2 * QK) || bytes.len() != rows * cols / QK * BLOCK_BYTES {
             return None;
         }
         let scaled_sums = bytes
@@ -179,7 +179,8 @@ mod tests {
         let bytes = wq.data().unwrap().into_owned();
         let ours = Q8_0Decode::new(rows, cols, &bytes).unwrap();
         let theirs = QMatMul::from_qtensor(wq).unwrap();
-        for m in [1] {
+        {
+            let m = 1;
             let x: Vec<f32> = (0..m * cols).map(|_| rnd() * 3.0).collect();
             let want: Vec<f32> = theirs
                 .forward(&Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).unwrap())

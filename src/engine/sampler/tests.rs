@@ -111,7 +111,7 @@ fn penalty_changes_the_greedy_pick() {
         ..SamplingParams::greedy()
     })
     .unwrap();
-    assert_eq!(s.sample(&mut vec![3.0, 2.0], &[0], None).unwrap(), 1);
+    assert_eq!(s.sample(&mut [3.0, 2.0], &[0], None).unwrap(), 1);
 }
 
 #[test]
@@ -119,7 +119,7 @@ fn logit_bias_and_mask() {
     let mut p = SamplingParams::greedy();
     p.logit_bias.insert(0, -100.0);
     let mut s = Sampler::new(p).unwrap();
-    assert_eq!(s.sample(&mut vec![5.0, 1.0, 0.0], &[], None).unwrap(), 1);
+    assert_eq!(s.sample(&mut [5.0, 1.0, 0.0], &[], None).unwrap(), 1);
     let mut only_two = |l: &mut [f32]| {
         for (i, x) in l.iter_mut().enumerate() {
             if i != 2 {
@@ -128,18 +128,18 @@ fn logit_bias_and_mask() {
         }
     };
     assert_eq!(
-        s.sample(&mut vec![5.0, 1.0, 0.0], &[], Some(&mut only_two))
+        s.sample(&mut [5.0, 1.0, 0.0], &[], Some(&mut only_two))
             .unwrap(),
         2
     );
     let mut none = |l: &mut [f32]| l.fill(f32::NEG_INFINITY);
     assert_eq!(
-        s.sample(&mut vec![5.0, 1.0], &[], Some(&mut none)),
+        s.sample(&mut [5.0, 1.0], &[], Some(&mut none)),
         Err(SamplerError::NoCandidates)
     );
     let mut s = Sampler::new(params(|_| {})).unwrap();
     assert_eq!(
-        s.sample(&mut vec![f32::NAN, f32::NEG_INFINITY], &[], None),
+        s.sample(&mut [f32::NAN, f32::NEG_INFINITY], &[], None),
         Err(SamplerError::NoCandidates)
     );
 }

@@ -13,6 +13,7 @@
 
 mod prefix_cache;
 mod prompt;
+mod queue;
 mod serve;
 
 use std::path::PathBuf;

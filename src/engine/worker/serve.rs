@@ -9,14 +9,13 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 use super::prefix_cache::PrefixCache;
 use super::prompt::{BuiltPrompt, build, persona_prefix};
+use super::queue::{Queued, cancelled_before_start, common_prefix, log_softmax_at};
 use super::{Control, ModelInfo, WorkerConfig, WorkerStartError, model_error};
 use crate::engine::backend::{
     BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest,
     RequestError, RequestId,
 };
-use crate::engine::generate::{
-    FinishReason, GenerateError, GenerateOptions, GenerationStats, generate,
-};
+use crate::engine::generate::{GenerateError, GenerateOptions, generate};
 use crate::engine::llama::Llama;
 use crate::engine::model::LogitsFor;
 
@@ -24,30 +23,6 @@ pub(super) struct Channels {
     pub requests: Receiver<BackendRequest>,
     pub control: Receiver<Control>,
     pub events: Sender<BackendEvent>,
-}
-
-struct Queued {
-    priority: i32,
-    seq: u64,
-    request: BackendRequest,
-}
-
-impl PartialEq for Queued {
-    fn eq(&self, o: &Self) -> bool {
-        (self.priority, self.seq) == (o.priority, o.seq)
-    }
-}
-impl Eq for Queued {}
-impl PartialOrd for Queued {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Queued {
-    /// Highest priority first, then first come first served.
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.priority.cmp(&o.priority).then(o.seq.cmp(&self.seq))
-    }
 }
 
 struct Server {
@@ -240,12 +215,12 @@ impl Server {
         let start = std::time::Instant::now();
         let model = &mut self.llama.model;
         let mut reused = common_prefix(model.cache().tokens(), &prompt.tokens);
-        if let Some((snapshot, common)) = self.cache.best_match(&prompt.tokens) {
-            if common > reused {
-                model.restore(snapshot).map_err(model_error)?;
-                model.truncate(common);
-                reused = common;
-            }
+        if let Some((snapshot, common)) = self.cache.best_match(&prompt.tokens)
+            && common > reused
+        {
+            model.restore(snapshot).map_err(model_error)?;
+            model.truncate(common);
+            reused = common;
         }
         let persona = &prompt.tokens[..prompt
             .persona_len
@@ -348,10 +323,10 @@ impl Server {
         let model = &self.llama.model;
         if let Ok(snapshot) = model.snapshot(model.cache().len()) {
             let tokens = snapshot.tokens().to_vec();
-            if let Some(old) = self.conversations.insert(r.conversation, tokens) {
-                if old.len() > built.persona_len {
-                    self.cache.remove(&old);
-                }
+            if let Some(old) = self.conversations.insert(r.conversation, tokens)
+                && old.len() > built.persona_len
+            {
+                self.cache.remove(&old);
             }
             self.cache.insert(snapshot);
         }
@@ -433,29 +408,4 @@ impl Server {
         });
         Ok(())
     }
-}
-
-fn cancelled_before_start(request: &BackendRequest, ch: &Channels) {
-    if let BackendRequest::Generate(r) = request {
-        let _ = ch.events.send(BackendEvent::Finished {
-            id: r.id,
-            reason: FinishReason::Cancelled,
-            text: String::new(),
-            stats: GenerationStats::default(),
-            dropped_turns: 0,
-        });
-    }
-}
-
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-/// `ln softmax(logits)[index]`.
-fn log_softmax_at(logits: &[f32], index: u32) -> f32 {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = logits.iter().map(|l| (l - max).exp()).sum();
-    logits
-        .get(index as usize)
-        .map_or(f32::NEG_INFINITY, |l| l - max - sum.ln())
 }
