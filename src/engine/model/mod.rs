@@ -1,8 +1,11 @@
 //! The LLaMA forward pass on candle ops and quantized matmuls, with a KV cache we own.
 
+#[cfg(test)]
+mod kernel_tests;
 mod kv_cache;
 mod layer;
 mod linear;
+mod parallel;
 mod q4_0;
 mod q8_0;
 

@@ -14,7 +14,7 @@
 //! Used only when the CPU has AVX-512 F/BW/DQ/VNNI (checked at run time); otherwise the model keeps
 //! candle's `QMatMul`.
 
-use rayon::prelude::*;
+use super::parallel::par_row_chunks;
 
 /// Bytes of one Q4_0 block in a GGUF file: an f16 scale and 16 bytes of 4-bit values.
 const BLOCK_BYTES: usize = 18;
@@ -98,41 +98,26 @@ impl Q4_0Matrix {
         };
         debug_assert!(mats.iter().all(|w| w.cols == cols));
         let q8 = quantize_rows(x, m, cols);
-        let mut outs: Vec<Vec<f32>> = mats.iter().map(|w| vec![0f32; m * w.rows]).collect();
-        let ptrs: Vec<SendPtr> = outs.iter_mut().map(|o| SendPtr(o.as_mut_ptr())).collect();
-        // Work items: (matrix, first row) in chunks of ROWS_PER_TASK.
-        let tasks: Vec<(usize, usize)> = mats
-            .iter()
-            .enumerate()
-            .flat_map(|(i, w)| (0..w.rows).step_by(ROWS_PER_TASK).map(move |r| (i, r)))
-            .collect();
+        let rows: Vec<usize> = mats.iter().map(|w| w.rows).collect();
         let nb = cols / QK;
-        tasks.par_iter().for_each(|&(i, r0)| {
-            let w = mats[i];
-            let r1 = (r0 + ROWS_PER_TASK).min(w.rows);
-            let out = &ptrs[i];
+        par_row_chunks(&rows, m, ROWS_PER_TASK, |chunk| {
+            let w = mats[chunk.matrix];
             for tile_start in (0..m).step_by(TILE) {
                 let tile = (m - tile_start).min(TILE);
-                for r in r0..r1 {
+                for r in chunk.range.clone() {
                     let mut sums = [0f32; TILE];
                     let quants = &w.quants[r * nb * 16..(r + 1) * nb * 16];
                     let scales = &w.scales[r * nb..(r + 1) * nb];
                     // SAFETY: `available()` was checked when the model chose this kernel.
                     unsafe { dot_tile(quants, scales, &q8, tile_start, tile, &mut sums) };
                     for (t, s) in sums.iter().take(tile).enumerate() {
-                        // SAFETY: every (row, column) of each output is written by one task.
-                        unsafe { *out.0.add((tile_start + t) * w.rows + r) = *s };
+                        chunk.set(tile_start + t, r, *s);
                     }
                 }
             }
-        });
-        outs
+        })
     }
 }
-
-pub(crate) struct SendPtr(pub(crate) *mut f32);
-// SAFETY: tasks write disjoint elements through it.
-unsafe impl Sync for SendPtr {}
 
 fn quantize_rows(x: &[f32], m: usize, cols: usize) -> Q8Rows {
     let blocks_per_row = cols / QK;
@@ -264,13 +249,13 @@ unsafe fn dot_tile(_: &[u8], _: &[u16], _: &Q8Rows, _: usize, _: usize, _: &mut 
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-    use candle_core::{Device, Module, Tensor};
+    use candle_core::quantized::GgmlDType;
 
+    use super::super::kernel_tests::{Lcg, candle_product, max_relative_difference, random_matrix};
     use super::*;
 
-    /// Our kernel against candle's Q4_0 matmul on the same weights, for 1 to 9 rows (tiles of 4
-    /// and the ragged rest) and a row count that is not a multiple of the task size.
+    /// Our kernel against candle's Q4_0 matmul on the same weights, for 1 to 9 rows (tiles and
+    /// the ragged rest) and a row count that is not a multiple of the task size.
     #[test]
     fn matches_candle_q4_0() {
         if !available() {
@@ -280,34 +265,14 @@ mod tests {
             return;
         }
         let (rows, cols) = (37, 256);
-        let mut state = 7u32;
-        let mut rnd = || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
-        let w: Vec<f32> = (0..rows * cols).map(|_| rnd()).collect();
-        let wq = QTensor::quantize(
-            &Tensor::from_vec(w, (rows, cols), &Device::Cpu).unwrap(),
-            GgmlDType::Q4_0,
-        )
-        .unwrap();
-        let ours = Q4_0Matrix::new(rows, cols, &wq.data().unwrap()).unwrap();
-        let theirs = QMatMul::from_qtensor(wq).unwrap();
+        let mut rng = Lcg(7);
+        let (theirs, bytes, _) = random_matrix(&mut rng, rows, cols, GgmlDType::Q4_0);
+        let ours = Q4_0Matrix::new(rows, cols, &bytes).unwrap();
         for m in 1..=9 {
-            let x: Vec<f32> = (0..m * cols).map(|_| rnd() * 3.0).collect();
-            let want: Vec<f32> = theirs
-                .forward(&Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).unwrap())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let got = Q4_0Matrix::matmul_many(&[&ours], &x, m).remove(0);
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
-                .fold(0f32, f32::max);
+            let x = rng.values(m * cols, 3.0);
+            let want = candle_product(&theirs, &x, m);
+            let worst =
+                max_relative_difference(&Q4_0Matrix::matmul_many(&[&ours], &x, m).remove(0), &want);
             assert!(worst < 1e-5, "m = {m}: relative difference {worst}");
         }
     }

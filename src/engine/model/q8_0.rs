@@ -3,9 +3,7 @@
 //! `vpdpbusd` multiplies unsigned by signed bytes, so activations are stored as `q + 128` and the
 //! `128 × Σ w` this adds is removed per block with the weight block sums computed at load.
 
-use rayon::prelude::*;
-
-use super::q4_0::SendPtr;
+use super::parallel::par_row_chunks;
 
 const BLOCK_BYTES: usize = 34;
 const QK: usize = 32;
@@ -52,26 +50,17 @@ impl Q8_0Decode {
             return Vec::new();
         };
         let acts = quantize_row(&x[..cols]);
-        let mut outs: Vec<Vec<f32>> = mats.iter().map(|(w, _)| vec![0f32; w.rows]).collect();
-        let ptrs: Vec<SendPtr> = outs.iter_mut().map(|o| SendPtr(o.as_mut_ptr())).collect();
-        let tasks: Vec<(usize, usize)> = mats
-            .iter()
-            .enumerate()
-            .flat_map(|(i, (w, _))| (0..w.rows).step_by(ROWS_PER_TASK).map(move |r| (i, r)))
-            .collect();
+        let rows: Vec<usize> = mats.iter().map(|(w, _)| w.rows).collect();
         let nb = cols / QK;
-        tasks.par_iter().for_each(|&(i, r0)| {
-            let (w, bytes) = mats[i];
-            for r in r0..(r0 + ROWS_PER_TASK).min(w.rows) {
+        par_row_chunks(&rows, 1, ROWS_PER_TASK, |chunk| {
+            let (w, bytes) = mats[chunk.matrix];
+            for r in chunk.range.clone() {
                 let row = &bytes[r * nb * BLOCK_BYTES..(r + 1) * nb * BLOCK_BYTES];
                 let sums = &w.scaled_sums[r * nb..(r + 1) * nb];
                 // SAFETY: CPU features were checked when the model chose this kernel.
-                let y = unsafe { dot_row(row, sums, &acts) };
-                // SAFETY: every output element is written by one task.
-                unsafe { *ptrs[i].0.add(r) = y };
+                chunk.set(0, r, unsafe { dot_row(row, sums, &acts) });
             }
-        });
-        outs
+        })
     }
 }
 
@@ -151,108 +140,66 @@ unsafe fn dot_row(_: &[u8], _: &[f32], _: &Acts) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-    use candle_core::{Device, Module, Tensor};
+    use candle_core::quantized::GgmlDType;
 
+    use super::super::kernel_tests::{
+        Lcg, candle_product, exact_product, max_relative_difference, random_matrix,
+    };
     use super::*;
 
-    #[test]
-    fn matches_candle_q8_0() {
-        if !super::super::q4_0::available() {
+    fn skip() -> bool {
+        let skip = !super::super::q4_0::available();
+        if skip {
             eprintln!(
                 "*** SKIPPED: this CPU has no AVX-512 VNNI; the model uses candle's kernel ***"
             );
+        }
+        skip
+    }
+
+    /// Our decode kernel against candle's generic Q8_0 kernel (this width does not use candle's
+    /// repacked one): equal to float rounding.
+    #[test]
+    fn matches_candle_q8_0() {
+        if skip() {
             return;
         }
         let (rows, cols) = (37, 192);
-        let mut state = 11u32;
-        let mut rnd = || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
-        let w: Vec<f32> = (0..rows * cols).map(|_| rnd()).collect();
-        let wq = QTensor::quantize(
-            &Tensor::from_vec(w, (rows, cols), &Device::Cpu).unwrap(),
-            GgmlDType::Q8_0,
-        )
-        .unwrap();
-        let bytes = wq.data().unwrap().into_owned();
+        let mut rng = Lcg(11);
+        let (theirs, bytes, _) = random_matrix(&mut rng, rows, cols, GgmlDType::Q8_0);
         let ours = Q8_0Decode::new(rows, cols, &bytes).unwrap();
-        let theirs = QMatMul::from_qtensor(wq).unwrap();
-        {
-            let m = 1;
-            let x: Vec<f32> = (0..m * cols).map(|_| rnd() * 3.0).collect();
-            let want: Vec<f32> = theirs
-                .forward(&Tensor::from_vec(x.clone(), (m, cols), &Device::Cpu).unwrap())
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec1()
-                .unwrap();
-            let got = Q8_0Decode::gemv_many(&[(&ours, &bytes)], &x).remove(0);
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(a, b)| (a - b).abs() / (1.0 + b.abs()))
-                .fold(0f32, f32::max);
-            assert!(worst < 1e-5, "m = {m}: relative difference {worst}");
-        }
+        let x = rng.values(cols, 3.0);
+        let worst = max_relative_difference(
+            &Q8_0Decode::gemv_many(&[(&ours, &bytes)], &x).remove(0),
+            &candle_product(&theirs, &x, 1),
+        );
+        assert!(worst < 1e-5, "relative difference {worst}");
     }
-}
-
-#[cfg(test)]
-mod accuracy {
-    use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-    use candle_core::{Device, Module, Tensor};
-
-    use super::*;
 
     /// Against the exact product (dequantized weights × f32 activations), our decode kernel is at
-    /// least as accurate as candle's kernel for the same weights.
+    /// least as accurate as candle's kernel for the same weights (at this width candle uses its
+    /// repacked kernel).
     #[test]
     fn at_least_as_accurate_as_candle() {
-        if !super::super::q4_0::available() {
+        if skip() {
             return;
         }
         let (rows, cols) = (64, 512);
-        let mut state = 5u32;
-        let mut rnd = || {
-            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (state >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
-        let w: Vec<f32> = (0..rows * cols).map(|_| rnd()).collect();
-        let wq = QTensor::quantize(
-            &Tensor::from_vec(w, (rows, cols), &Device::Cpu).unwrap(),
-            GgmlDType::Q8_0,
-        )
-        .unwrap();
-        let exact_w = wq.dequantize(&Device::Cpu).unwrap();
-        let bytes = wq.data().unwrap().into_owned();
+        let mut rng = Lcg(5);
+        let (theirs, bytes, exact_w) = random_matrix(&mut rng, rows, cols, GgmlDType::Q8_0);
         let ours = Q8_0Decode::new(rows, cols, &bytes).unwrap();
-        let theirs = QMatMul::from_qtensor(wq).unwrap();
-        let x: Vec<f32> = (0..cols).map(|_| rnd() * 3.0).collect();
-        let xt = Tensor::from_vec(x.clone(), (1, cols), &Device::Cpu).unwrap();
-        let exact: Vec<f32> = xt
-            .matmul(&exact_w.t().unwrap())
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let cand: Vec<f32> = theirs
-            .forward(&xt)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap();
-        let got = Q8_0Decode::gemv_many(&[(&ours, &bytes)], &x).remove(0);
+        let x = rng.values(cols, 3.0);
+        let exact = exact_product(&exact_w, &x, 1);
         let err = |v: &[f32]| {
             v.iter()
                 .zip(&exact)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max)
         };
+        let (got, cand) = (
+            Q8_0Decode::gemv_many(&[(&ours, &bytes)], &x).remove(0),
+            candle_product(&theirs, &x, 1),
+        );
         eprintln!(
             "max error vs exact: ours {:e}, candle {:e}",
             err(&got),
