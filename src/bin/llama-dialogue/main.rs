@@ -2,9 +2,11 @@
 //! Output formats are documented in the README and kept stable.
 
 mod bench;
+mod check;
 mod generate;
 mod inspect;
 mod make_model;
+mod play;
 mod tokenize;
 
 use std::path::PathBuf;
@@ -35,6 +37,12 @@ enum Command {
     Bench(bench::Args),
     /// Write a random-weight GGUF with real LLaMA tensor names, shapes and metadata.
     MakeTestModel(make_model::Args),
+    /// Validate story and persona files or folders (exit status 1 on errors).
+    Check(check::Args),
+    /// Play a story in the terminal (choices by number, free text accepted).
+    Play(play::PlayArgs),
+    /// Play a story with scripted inputs and print the transcript.
+    Transcript(play::TranscriptArgs),
 }
 
 /// A model path argument shared by the subcommands.
@@ -59,6 +67,9 @@ fn main() -> ExitCode {
         Command::Generate(a) => generate::run(a),
         Command::MakeTestModel(a) => make_model::run(a),
         Command::Bench(a) => bench::run_cli(a),
+        Command::Check(a) => check::run(a),
+        Command::Play(a) => play::play(a),
+        Command::Transcript(a) => play::transcript(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

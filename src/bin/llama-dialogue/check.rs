@@ -1,0 +1,107 @@
+//! `llama-dialogue check PATH...`: validate stories and personas.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use bevy_llama_dialogue::story::{
+    Diagnostic, Diagnostics, Estimate, ModelCounter, StoryBundle, TokenCounter, parse_persona,
+    read_source,
+};
+
+use crate::CliResult;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Story (`*.story.ron`) and persona (`*.persona.ron`) files, or folders to search.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Count prompt tokens with this model's tokenizer and context (default: an estimate).
+    #[arg(long, short)]
+    model: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    if path.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            collect(&e, out)?;
+        }
+    } else {
+        let name = path.to_string_lossy();
+        if name.ends_with(".story.ron") || name.ends_with(".persona.ron") {
+            out.push(path.to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// Checks the files; returns the findings and how many stories and personas were read.
+pub fn check_files(files: &[PathBuf], counter: &dyn TokenCounter) -> (Diagnostics, usize, usize) {
+    let mut found = Vec::new();
+    let (mut stories, mut personas) = (0, 0);
+    for f in files {
+        if f.to_string_lossy().ends_with(".story.ron") {
+            stories += 1;
+            match StoryBundle::load(f, counter) {
+                Ok(b) => found.extend(b.warnings),
+                Err(d) => found.extend(d.0),
+            }
+        } else {
+            personas += 1;
+            match read_source(f).and_then(|s| parse_persona(&s).map(|_| ())) {
+                Ok(()) => {}
+                Err(d) => found.push(d),
+            }
+        }
+    }
+    // A persona used by a story is reported once.
+    let mut seen = BTreeSet::new();
+    found.retain(|d: &Diagnostic| seen.insert(d.to_string()));
+    let mut d = Diagnostics(found);
+    d.sort();
+    (d, stories, personas)
+}
+
+pub fn run(args: Args) -> CliResult {
+    let mut files = Vec::new();
+    for p in &args.paths {
+        if !p.exists() {
+            return Err(format!("{}: no such file or folder", p.display()).into());
+        }
+        collect(p, &mut files)?;
+    }
+    let counter: Box<dyn TokenCounter> = match &args.model {
+        Some(m) => Box::new(ModelCounter::open(m).map_err(|e| format!("{}: {e}", m.display()))?),
+        None => Box::new(Estimate),
+    };
+    let (found, stories, personas) = check_files(&files, counter.as_ref());
+    let errors = found.errors().count();
+    let warnings = found.warnings().count();
+    if args.json {
+        let v = serde_json::json!({
+            "stories": stories,
+            "personas": personas,
+            "errors": errors,
+            "warnings": warnings,
+            "token_counter": counter.describe(),
+            "diagnostics": found.0,
+        });
+        println!("{v}");
+    } else {
+        print!("{found}");
+        println!(
+            "checked {stories} stories and {personas} personas ({}): {errors} errors, {warnings} warnings",
+            counter.describe()
+        );
+    }
+    if errors > 0 {
+        return Err(format!("{errors} errors").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! `llama-dialogue play` and `transcript`: a story in the terminal.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bevy_llama_dialogue::engine::backend::{DialogueBackend, LocalLlama, Scripted};
+use bevy_llama_dialogue::engine::source::ModelSource;
+use bevy_llama_dialogue::engine::worker::WorkerConfig;
+use bevy_llama_dialogue::story::{Beat, Estimate, Session, StoryBundle, StoryRuntime};
+
+use crate::CliResult;
+
+#[derive(clap::Args)]
+pub struct PlayArgs {
+    /// The story file.
+    story: PathBuf,
+    /// A GGUF model to write the generated lines (default: the authored fallback lines).
+    #[arg(long, short)]
+    model: Option<PathBuf>,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+#[derive(clap::Args)]
+pub struct TranscriptArgs {
+    /// The story file.
+    story: PathBuf,
+    /// Inputs, one per line: a choice number, or free text. `#` starts a comment line.
+    #[arg(long)]
+    inputs: PathBuf,
+    /// A GGUF model to write the generated lines (default: the authored fallback lines).
+    #[arg(long, short)]
+    model: Option<PathBuf>,
+    /// Sampling seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+fn session(
+    story: &Path,
+    model: Option<&Path>,
+    seed: u64,
+) -> Result<Session, Box<dyn std::error::Error>> {
+    let bundle =
+        StoryBundle::load(story, &Estimate).map_err(|d| format!("{d}the story has errors"))?;
+    let runtime = StoryRuntime::new(Arc::new(bundle))?;
+    let backend: Box<dyn DialogueBackend> = match model {
+        Some(m) => Box::new(LocalLlama::spawn(WorkerConfig::new(ModelSource::path(m)))),
+        None => Box::new(Scripted::new()),
+    };
+    let mut s = Session::new(runtime, backend);
+    s.seed = Some(seed);
+    Ok(s)
+}
+
+/// Plays until the end or until inputs run out. Returns whether an ending was reached.
+fn drive(
+    s: &mut Session,
+    next_input: &mut dyn FnMut() -> Option<String>,
+    out: &mut dyn Write,
+    echo: bool,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    let title = s.runtime.bundle().story.title.clone();
+    writeln!(out, "== {title} ==")?;
+    if s.has_model() {
+        writeln!(out, "[lines written by {}]", s.backend().label())?;
+    } else {
+        writeln!(
+            out,
+            "[no model: generated lines use the authored fallback lines]"
+        )?;
+    }
+    loop {
+        match s.runtime.beat()? {
+            Beat::Line { speaker, text, .. } => {
+                match speaker {
+                    Some(k) => writeln!(out, "{}: {text}", s.runtime.display_name(&k))?,
+                    None => writeln!(out, "{text}")?,
+                }
+                s.runtime.advance()?;
+            }
+            Beat::Generate(req) => {
+                write!(out, "{}: ", s.runtime.display_name(&req.speaker))?;
+                out.flush()?;
+                let spoken = s.speak(&req, &mut |t| {
+                    let _ = write!(out, "{t}");
+                    let _ = out.flush();
+                });
+                writeln!(out)?;
+                if let Some(e) = &spoken.error {
+                    writeln!(out, "[model failed, fallback line used: {e}]")?;
+                }
+                s.runtime.finish_line(&spoken.text)?;
+            }
+            Beat::Choice {
+                speaker,
+                text,
+                options,
+                ..
+            } => {
+                if let Some(t) = text {
+                    match &speaker {
+                        Some(k) => writeln!(out, "{}: {t}", s.runtime.display_name(k))?,
+                        None => writeln!(out, "{t}")?,
+                    }
+                }
+                for (n, o) in options.iter().enumerate() {
+                    writeln!(out, "  {}) {}", n + 1, o.text)?;
+                }
+                let pick = loop {
+                    let Some(input) = next_input() else {
+                        return Ok(false);
+                    };
+                    if echo {
+                        writeln!(out, "> {input}")?;
+                    }
+                    match input.trim().parse::<usize>() {
+                        Ok(n) if (1..=options.len()).contains(&n) => break options[n - 1].index,
+                        _ => writeln!(out, "(type a number from 1 to {})", options.len())?,
+                    }
+                };
+                s.runtime.choose(pick)?;
+            }
+            Beat::FreeInput { speaker, text, .. } => {
+                if let Some(t) = text {
+                    writeln!(out, "{}: {t}", s.runtime.display_name(&speaker))?;
+                }
+                writeln!(out, "  (say anything)")?;
+                let Some(input) = next_input() else {
+                    return Ok(false);
+                };
+                if echo {
+                    writeln!(out, "> {input}")?;
+                }
+                let routed = s.route(&input)?;
+                let how = match (routed.edge, routed.probability) {
+                    (Some(e), Some(p)) => format!("edge {} (p={p:.2})", e + 1),
+                    (Some(e), None) => format!("edge {} (keywords)", e + 1),
+                    (None, _) => "no edge matched".to_owned(),
+                };
+                writeln!(out, "  [{how} -> {}]", routed.target)?;
+            }
+            Beat::Ended { title, text, .. } => {
+                if let Some(t) = text {
+                    writeln!(out, "{t}")?;
+                }
+                writeln!(out, "== Ending: {title} ==")?;
+                return Ok(true);
+            }
+        }
+    }
+}
+
+pub fn play(args: PlayArgs) -> CliResult {
+    let mut s = session(&args.story, args.model.as_deref(), args.seed)?;
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    let mut input = || {
+        print!("> ");
+        let _ = std::io::stdout().flush();
+        lines.next().and_then(Result::ok)
+    };
+    let mut stdout = std::io::stdout();
+    drive(&mut s, &mut input, &mut stdout, false)?;
+    Ok(())
+}
+
+pub fn transcript(args: TranscriptArgs) -> CliResult {
+    let text = std::fs::read_to_string(&args.inputs)
+        .map_err(|e| format!("{}: {e}", args.inputs.display()))?;
+    let mut inputs = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+        .into_iter();
+    let mut s = session(&args.story, args.model.as_deref(), args.seed)?;
+    let mut stdout = std::io::stdout();
+    let ended = drive(&mut s, &mut || inputs.next(), &mut stdout, true)?;
+    if !ended {
+        writeln!(stdout, "== (inputs ran out before an ending) ==")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! What a writer sees when a file is wrong: `file:line:col: error: what — how to fix it`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth a look; the story still loads.
+    Warning,
+    /// The file is refused.
+    Error,
+}
+
+/// A 1-based line and column (columns count characters, as editors do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
+pub struct Location {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub col: usize,
+}
+
+/// One finding about one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The file.
+    pub file: PathBuf,
+    /// Where in it.
+    pub location: Location,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error.
+    pub fn error(file: &Path, location: Location, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Error,
+            file: file.to_owned(),
+            location,
+            message: message.into(),
+            help: None,
+        }
+    }
+
+    /// A warning.
+    pub fn warning(file: &Path, location: Location, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(file, location, message)
+        }
+    }
+
+    /// Adds a hint on how to fix it.
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Whether it is an error.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(
+            f,
+            "{}:{}:{}: {kind}: {}",
+            self.file.display(),
+            self.location.line,
+            self.location.col,
+            self.message
+        )?;
+        if let Some(help) = &self.help {
+            write!(f, " (help: {help})")?;
+        }
+        Ok(())
+    }
+}
+
+/// All findings about a set of files, errors first within each file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    /// Whether any finding is an error.
+    pub fn has_errors(&self) -> bool {
+        self.0.iter().any(Diagnostic::is_error)
+    }
+
+    /// The errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| d.is_error())
+    }
+
+    /// The warnings.
+    pub fn warnings(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.0.iter().filter(|d| !d.is_error())
+    }
+
+    /// Sorts by file, then position.
+    pub fn sort(&mut self) {
+        self.0
+            .sort_by(|a, b| (&a.file, a.location).cmp(&(&b.file, b.location)));
+    }
+}
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// A file's text with helpers that find where a value was written, so that findings made after
+/// parsing (RON gives no positions for parsed values) still point at the exact place.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    /// The file.
+    pub path: PathBuf,
+    /// Its contents.
+    pub text: String,
+}
+
+impl SourceText {
+    /// Wraps a file's contents.
+    pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            text: text.into(),
+        }
+    }
+
+    /// The line and column of a byte offset.
+    pub fn location(&self, offset: usize) -> Location {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..offset];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Location {
+            line,
+            col: before[line_start..].chars().count() + 1,
+        }
+    }
+
+    /// The offset of the first `needle` at or after `from` that is not inside a comment.
+    pub fn find(&self, needle: &str, from: usize) -> Option<usize> {
+        let mut start = from.min(self.text.len());
+        while let Some(i) = self.text[start..].find(needle) {
+            let at = start + i;
+            if !self.in_comment(at) {
+                return Some(at);
+            }
+            start = at + needle.len().max(1);
+        }
+        None
+    }
+
+    /// The offset of the string literal `"value"` at or after `from` (at its opening quote).
+    pub fn find_literal(&self, value: &str, from: usize) -> Option<usize> {
+        let quoted = format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""));
+        self.find(&quoted, from)
+    }
+
+    /// The offset of `field:` at or after `from`, on a word boundary.
+    pub fn find_field(&self, field: &str, from: usize) -> Option<usize> {
+        let mut start = from;
+        loop {
+            let at = self.find(field, start)?;
+            let before_ok = at == 0
+                || !self.text[..at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            let after = self.text[at + field.len()..].trim_start();
+            if before_ok && after.starts_with(':') {
+                return Some(at);
+            }
+            start = at + field.len();
+        }
+    }
+
+    /// Whether `offset` lies in a `//` line comment or a `/* */` block comment (strings are
+    /// taken into account).
+    fn in_comment(&self, offset: usize) -> bool {
+        let bytes = self.text.as_bytes();
+        let (mut i, mut in_str) = (0, false);
+        while i < offset {
+            match bytes[i] {
+                b'\\' if in_str => i += 1,
+                b'"' => in_str = !in_str,
+                b'/' if !in_str && bytes.get(i + 1) == Some(&b'/') => {
+                    let end = self.text[i..].find('\n').map_or(self.text.len(), |e| i + e);
+                    if offset < end {
+                        return true;
+                    }
+                    i = end;
+                }
+                b'/' if !in_str && bytes.get(i + 1) == Some(&b'*') => {
+                    let end = self.text[i + 2..]
+                        .find("*/")
+                        .map_or(self.text.len(), |e| i + 2 + e + 2);
+                    if offset < end {
+                        return true;
+                    }
+                    i = end;
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_one_based_and_count_characters() {
+        let s = SourceText::new("a.ron", "ab\n  \"é\" x");
+        assert_eq!(s.location(0), Location { line: 1, col: 1 });
+        let x = s.text.find('x').unwrap();
+        assert_eq!(s.location(x), Location { line: 2, col: 7 });
+    }
+
+    #[test]
+    fn finds_skip_comments() {
+        let s = SourceText::new("a.ron", "// next: \"a\"\n/* \"a\" */ next: \"a\"");
+        let at = s.find_literal("a", 0).unwrap();
+        assert_eq!(s.location(at), Location { line: 2, col: 17 });
+        let f = s.find_field("next", 0).unwrap();
+        assert_eq!(s.location(f), Location { line: 2, col: 11 });
+    }
+}

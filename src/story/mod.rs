@@ -1,0 +1,39 @@
+//! The Bevy-free story layer: personas and branching stories authored in RON, validated with
+//! exact `file:line:col` errors, run by a [`StoryRuntime`] that asks a
+//! [`DialogueBackend`](crate::engine::backend::DialogueBackend) for generated lines and routes
+//! free player text onto authored edges. The format is documented in `docs/AUTHORING.md`.
+
+mod budget;
+mod diagnostic;
+mod expr;
+mod load;
+mod model;
+mod persona;
+mod prompt;
+mod route;
+mod runtime;
+mod save;
+mod session;
+mod state;
+mod unique;
+mod validate;
+
+pub use budget::{Estimate, ModelCounter, TokenCounter};
+pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity, SourceText};
+pub use expr::{Expr, ExprError, interpolate};
+pub use load::{
+    CastMember, StoryBundle, cast_path, parse_persona, parse_story, read_cast, read_source,
+};
+pub use model::{
+    Case, ChoiceOption, Effect, IntentEdge, Node, Story, StorySettings, VarType, VarValue,
+};
+pub use persona::{
+    Fact, GenerationOverrides, Persona, Relationship, SampleLine, relationship_words,
+};
+pub use prompt::{FittedPrompt, PromptParts, PromptTooLong, fit, measure, state_text};
+pub use route::{NONE_OF_THESE, pick_keywords, pick_scored, route_prompt, sanitize_player_text};
+pub use runtime::{Beat, LineRequest, Routed, RuntimeError, ShownOption, StoryRuntime};
+pub use save::{SAVE_FORMAT, SaveError, SaveGame, content_hash, write_atomic};
+pub use session::{Session, SpokenLine};
+pub use state::{MEMORY_TURNS, NpcMemory, StoryState};
+pub use validate::PLAYER;
