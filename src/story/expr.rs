@@ -144,9 +144,12 @@ impl Expr {
         };
         let kids = node.children();
         let child = |i: usize| -> Result<Ty, ExprError> {
-            kids.get(i)
-                .map(|k| self.infer(k, env))
-                .unwrap_or_else(|| Err(self.type_error("an operand is missing".into())))
+            kids.get(i).map(|k| self.infer(k, env)).unwrap_or_else(|| {
+                Err(ExprError::Syntax {
+                    expr: self.source.clone(),
+                    reason: "an operand is missing".into(),
+                })
+            })
         };
         let op = node.operator();
         match op {
@@ -371,6 +374,7 @@ mod tests {
         }
         let bad = [
             ("trust && has_key", "need true/false"),
+            ("trust >= ", "an operand is missing"),
             ("trust + 1", "must be true or false"),
             ("name > 2", "cannot order string and int"),
             ("trust = 3", "assignment"),

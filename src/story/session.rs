@@ -129,7 +129,16 @@ impl Session {
         if let Err(e) = self.backend.submit(request) {
             return fallback(Some(e.to_string()), on_text);
         }
-        match self.wait(id, on_text) {
+        // The first chunk's leading space (SentencePiece's word marker) is not shown.
+        let mut started = false;
+        let mut trimmed = |t: &str| {
+            let t = if started { t } else { t.trim_start() };
+            if !t.is_empty() {
+                started = true;
+                on_text(t);
+            }
+        };
+        match self.wait(id, &mut trimmed) {
             BackendEvent::Finished { text, .. } if !text.trim().is_empty() => SpokenLine {
                 text: text.trim().to_owned(),
                 generated: !scripted,

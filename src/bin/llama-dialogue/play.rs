@@ -138,7 +138,8 @@ fn drive(
                 let how = match (routed.edge, routed.probability) {
                     (Some(e), Some(p)) => format!("edge {} (p={p:.2})", e + 1),
                     (Some(e), None) => format!("edge {} (keywords)", e + 1),
-                    (None, _) => "no edge matched".to_owned(),
+                    (None, Some(p)) => format!("no edge above the threshold, best p={p:.2}"),
+                    (None, None) => "no edge matched".to_owned(),
                 };
                 writeln!(out, "  [{how} -> {}]", routed.target)?;
             }

@@ -1,0 +1,131 @@
+//! What the runtime asks of its driver, and how a step can fail.
+
+use crate::engine::sampler::SamplingParams;
+
+use crate::story::expr::ExprError;
+use crate::story::prompt::FittedPrompt;
+
+/// A line the model should write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineRequest {
+    /// The node.
+    pub node: String,
+    /// Cast key of the speaker.
+    pub speaker: String,
+    /// The prompt, fitted to the context.
+    pub prompt: FittedPrompt,
+    /// Sampling (persona overrides applied; `max_tokens` set).
+    pub params: SamplingParams,
+    /// The authored line for when there is no model or generation fails.
+    pub fallback: String,
+}
+
+/// An option as shown to the player.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownOption {
+    /// Its index in the node's authored options (what [`StoryRuntime::choose`] takes).
+    pub index: usize,
+    /// The text, interpolated.
+    pub text: String,
+}
+
+/// What the story needs now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Beat {
+    /// Show an authored line, then call [`StoryRuntime::advance`].
+    Line {
+        /// The node.
+        node: String,
+        /// Cast key, or none for narration.
+        speaker: Option<String>,
+        /// The line, interpolated.
+        text: String,
+    },
+    /// Get a line (model or fallback), then call [`StoryRuntime::finish_line`].
+    Generate(LineRequest),
+    /// Offer options, then call [`StoryRuntime::choose`].
+    Choice {
+        /// The node.
+        node: String,
+        /// Who is being answered.
+        speaker: Option<String>,
+        /// A line shown with the options.
+        text: Option<String>,
+        /// The options whose conditions hold.
+        options: Vec<ShownOption>,
+    },
+    /// Take free text, then call [`StoryRuntime::say`].
+    FreeInput {
+        /// The node.
+        node: String,
+        /// Who is spoken to.
+        speaker: String,
+        /// A prompt for the player.
+        text: Option<String>,
+    },
+    /// The story is over.
+    Ended {
+        /// The ending node.
+        node: String,
+        /// Its title.
+        title: String,
+        /// Its closing line.
+        text: Option<String>,
+    },
+}
+
+/// Why a step failed (the state is unchanged).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RuntimeError {
+    /// A condition or `Set` expression failed to evaluate.
+    #[error("node `{node}`: {error}")]
+    Expr {
+        /// The node.
+        node: String,
+        /// The error.
+        error: ExprError,
+    },
+    /// The call does not fit the current beat (e.g. `choose` on a line).
+    #[error("node `{node}` is a {kind}; {call} does not apply")]
+    WrongBeat {
+        /// The node.
+        node: String,
+        /// Its kind.
+        kind: &'static str,
+        /// The call.
+        call: &'static str,
+    },
+    /// The option index is not among the shown options.
+    #[error("option {index} is not available at `{node}`")]
+    NoSuchOption {
+        /// The node.
+        node: String,
+        /// The index.
+        index: usize,
+    },
+    /// A node id is missing (only with unvalidated stories).
+    #[error("node `{0}` does not exist")]
+    MissingNode(String),
+    /// Branch nodes lead to each other without end.
+    #[error("branches starting at `{0}` loop without reaching a line, choice or ending")]
+    BranchLoop(String),
+    /// The prompt cannot be made to fit.
+    #[error("node `{node}`: {reason}")]
+    Prompt {
+        /// The node.
+        node: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Where free text went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    /// The authored edge index taken, or none for `otherwise`.
+    pub edge: Option<usize>,
+    /// The edge's probability when a model scored it.
+    pub probability: Option<f32>,
+    /// The node it led to.
+    pub target: String,
+}

@@ -1,0 +1,137 @@
+//! Player input: authored choices and free text routed onto edges.
+
+use crate::engine::backend::{CandidateScore, Prompt};
+use crate::engine::chat::Role;
+
+use crate::story::expr::interpolate;
+use crate::story::model::Node;
+use crate::story::route::{pick_keywords, pick_scored, route_prompt, sanitize_player_text};
+
+use super::{Routed, RuntimeError, StoryRuntime};
+
+impl StoryRuntime {
+    /// Takes option `index` (an authored index from [`Beat::Choice`]).
+    pub fn choose(&mut self, index: usize) -> Result<(), RuntimeError> {
+        let node = self.node(&self.state.node)?.clone();
+        let Node::Choice {
+            id,
+            speaker,
+            options,
+            ..
+        } = &node
+        else {
+            return Err(self.wrong(&node, "choose"));
+        };
+        let mut s = self.state.clone();
+        let option = options
+            .get(index)
+            .ok_or_else(|| RuntimeError::NoSuchOption {
+                node: id.clone(),
+                index,
+            })?;
+        if !self.holds(&s, id, option.when.as_deref())? {
+            return Err(RuntimeError::NoSuchOption {
+                node: id.clone(),
+                index,
+            });
+        }
+        let text = interpolate(&option.text, &s.variables);
+        Self::remember_turn(&mut s, speaker.as_deref(), Role::User, &text);
+        self.apply(&mut s, id, &option.effects)?;
+        self.enter(&mut s, &option.next)?;
+        self.state = s;
+        Ok(())
+    }
+
+    /// The cleaned player text and the choose request (prompt, candidates) that scores the
+    /// current free-input node's open edges; `None` candidates when no edge is open.
+    pub fn route_request(
+        &mut self,
+        player: &str,
+    ) -> Result<(String, Option<(Prompt, Vec<String>)>), RuntimeError> {
+        let node = self.node(&self.state.node)?.clone();
+        let Node::FreeInput {
+            id, speaker, edges, ..
+        } = &node
+        else {
+            return Err(self.wrong(&node, "route_request"));
+        };
+        let text = sanitize_player_text(player, self.bundle.story.settings.max_player_tokens * 3);
+        let state = self.state.clone();
+        let mut intents = Vec::new();
+        for e in edges {
+            if self.holds(&state, id, e.when.as_deref())? {
+                intents.push(e.intent.as_str());
+            }
+        }
+        if intents.is_empty() {
+            return Ok((text, None));
+        }
+        let asked = state
+            .memories
+            .get(speaker)
+            .and_then(|m| m.turns.iter().rev().find(|t| t.role == Role::Assistant))
+            .map(|t| t.content.clone());
+        Ok((
+            text.clone(),
+            Some(route_prompt(asked.as_deref(), &text, &intents)),
+        ))
+    }
+
+    /// Routes what the player typed: with `scores` (from the choose request of
+    /// [`route_request`](Self::route_request)) by model, else by keywords; records it in the
+    /// NPC's memory and moves on.
+    pub fn say(
+        &mut self,
+        player: &str,
+        scores: Option<&[CandidateScore]>,
+    ) -> Result<Routed, RuntimeError> {
+        let node = self.node(&self.state.node)?.clone();
+        let Node::FreeInput {
+            id,
+            speaker,
+            edges,
+            otherwise,
+            threshold,
+            ..
+        } = &node
+        else {
+            return Err(self.wrong(&node, "say"));
+        };
+        let text = sanitize_player_text(player, self.bundle.story.settings.max_player_tokens * 3);
+        let mut s = self.state.clone();
+        let mut open = Vec::new();
+        for (i, e) in edges.iter().enumerate() {
+            if self.holds(&s, id, e.when.as_deref())? {
+                open.push(i);
+            }
+        }
+        let threshold = threshold.unwrap_or(self.bundle.story.settings.route_threshold);
+        let (edge, probability) = match scores {
+            Some(sc) if sc.len() == open.len() + 1 => {
+                let (pick, p) = pick_scored(sc, threshold);
+                (pick.map(|k| open[k]), Some(p))
+            }
+            _ => {
+                let kw: Vec<&[String]> =
+                    open.iter().map(|&i| edges[i].keywords.as_slice()).collect();
+                (pick_keywords(&text, &kw).map(|k| open[k]), None)
+            }
+        };
+        Self::remember_turn(&mut s, Some(speaker), Role::User, &text);
+        let target = match edge {
+            Some(i) => {
+                self.apply(&mut s, id, &edges[i].effects)?;
+                edges[i].next.clone()
+            }
+            None => otherwise.clone(),
+        };
+        self.enter(&mut s, &target)?;
+        self.state = s;
+        Ok(Routed {
+            edge,
+            probability,
+            target,
+        })
+    }
+}

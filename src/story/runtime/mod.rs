@@ -1,0 +1,335 @@
+//! The story runtime: advances nodes, applies effects, evaluates conditions, keeps memories,
+//! and says what the game must do next as a [`Beat`]. It never blocks and never calls a model:
+//! generated lines and intent scores come from whoever drives it (the Bevy plugin, the CLI's
+//! [`Session`](super::Session)). Every step works on a copy of the state and commits only when
+//! it succeeded, so an error leaves the last good state.
+
+mod beat;
+mod input;
+mod lines;
+
+pub use beat::{Beat, LineRequest, Routed, RuntimeError, ShownOption};
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::engine::chat::{ChatMessage, Role};
+
+use crate::story::expr::{Expr, interpolate};
+use crate::story::load::StoryBundle;
+use crate::story::model::{Effect, Node, VarValue};
+use crate::story::save::{SaveError, SaveGame, content_hash};
+use crate::story::state::StoryState;
+
+/// A story in progress.
+#[derive(Debug, Clone)]
+pub struct StoryRuntime {
+    bundle: Arc<StoryBundle>,
+    exprs: HashMap<String, Expr>,
+    state: StoryState,
+}
+
+impl StoryRuntime {
+    /// Starts a story at its start node (entry effects applied).
+    pub fn new(bundle: Arc<StoryBundle>) -> Result<Self, RuntimeError> {
+        let mut state = StoryState {
+            variables: bundle.story.variables.clone(),
+            ..StoryState::default()
+        };
+        for (key, member) in &bundle.cast {
+            let rel = state.relationships.entry(key.clone()).or_default();
+            for (who, r) in &member.persona.relationships {
+                rel.insert(who.clone(), r.value);
+            }
+        }
+        let mut rt = Self {
+            bundle,
+            exprs: HashMap::new(),
+            state,
+        };
+        let start = rt.bundle.story.start.clone();
+        let mut next = rt.state.clone();
+        rt.enter(&mut next, &start)?;
+        rt.state = next;
+        Ok(rt)
+    }
+
+    /// Resumes from a save of this exact story version.
+    pub fn restore(bundle: Arc<StoryBundle>, save: SaveGame) -> Result<Self, SaveError> {
+        save.check_story(&bundle)?;
+        if bundle.story.node(&save.state.node).is_none() {
+            return Err(SaveError::Invalid {
+                story: bundle.story.id.clone(),
+                reason: format!("node `{}` does not exist", save.state.node),
+            });
+        }
+        Ok(Self {
+            bundle,
+            exprs: HashMap::new(),
+            state: save.state,
+        })
+    }
+
+    /// A save of the current state.
+    pub fn save(&self) -> SaveGame {
+        SaveGame {
+            format: super::save::SAVE_FORMAT,
+            story_id: self.bundle.story.id.clone(),
+            story_hash: content_hash(&self.bundle),
+            state: self.state.clone(),
+        }
+    }
+
+    /// The state.
+    pub fn state(&self) -> &StoryState {
+        &self.state
+    }
+
+    /// The story and cast.
+    pub fn bundle(&self) -> &Arc<StoryBundle> {
+        &self.bundle
+    }
+
+    /// A persona's display name, or the key.
+    pub fn display_name(&self, key: &str) -> String {
+        self.bundle
+            .persona(key)
+            .map_or_else(|| key.to_owned(), |p| p.name.clone())
+    }
+
+    fn node(&self, id: &str) -> Result<&Node, RuntimeError> {
+        self.bundle
+            .story
+            .node(id)
+            .ok_or_else(|| RuntimeError::MissingNode(id.to_owned()))
+    }
+
+    fn expr(&mut self, node: &str, source: &str) -> Result<Expr, RuntimeError> {
+        if let Some(e) = self.exprs.get(source) {
+            return Ok(e.clone());
+        }
+        let e = Expr::parse(source).map_err(|error| RuntimeError::Expr {
+            node: node.to_owned(),
+            error,
+        })?;
+        self.exprs.insert(source.to_owned(), e.clone());
+        Ok(e)
+    }
+
+    fn holds(
+        &mut self,
+        state: &StoryState,
+        node: &str,
+        cond: Option<&str>,
+    ) -> Result<bool, RuntimeError> {
+        let Some(c) = cond else { return Ok(true) };
+        self.expr(node, c)?
+            .holds(&state.variables)
+            .map_err(|error| RuntimeError::Expr {
+                node: node.to_owned(),
+                error,
+            })
+    }
+
+    fn apply(
+        &mut self,
+        state: &mut StoryState,
+        node: &str,
+        effects: &[Effect],
+    ) -> Result<(), RuntimeError> {
+        for e in effects {
+            match e {
+                Effect::Set(var, source) => {
+                    let value =
+                        self.expr(node, source)?
+                            .eval(&state.variables)
+                            .map_err(|error| RuntimeError::Expr {
+                                node: node.to_owned(),
+                                error,
+                            })?;
+                    let value = match (state.variables.get(var), value) {
+                        (Some(VarValue::Float(_)), VarValue::Int(i)) => VarValue::Float(i as f64),
+                        (_, v) => v,
+                    };
+                    state.variables.insert(var.clone(), value);
+                }
+                Effect::Add(var, by) => {
+                    if let Some(v) = state.variables.get_mut(var) {
+                        match v {
+                            VarValue::Int(i) => *i = i.saturating_add(*by as i64),
+                            VarValue::Float(f) => *f += by,
+                            _ => {}
+                        }
+                    }
+                }
+                Effect::Flag(var) => {
+                    state.variables.insert(var.clone(), VarValue::Bool(true));
+                }
+                Effect::Clear(var) => {
+                    state.variables.insert(var.clone(), VarValue::Bool(false));
+                }
+                Effect::Relate(npc, toward, by) => {
+                    let v = state
+                        .relationships
+                        .entry(npc.clone())
+                        .or_default()
+                        .entry(toward.clone())
+                        .or_insert(0);
+                    *v = v.saturating_add(*by);
+                }
+                Effect::Remember(npc, fact) => {
+                    let fact = interpolate(fact, &state.variables);
+                    let facts = &mut state.memories.entry(npc.clone()).or_default().facts;
+                    if !facts.contains(&fact) {
+                        facts.push(fact);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Enters `id` in `state`: visit count, entry effects, and through branches.
+    fn enter(&mut self, state: &mut StoryState, id: &str) -> Result<(), RuntimeError> {
+        let mut id = id.to_owned();
+        for _ in 0..=self.bundle.story.nodes.len() {
+            let node = self.node(&id)?.clone();
+            *state.visits.entry(id.clone()).or_insert(0) += 1;
+            state.node = id.clone();
+            self.apply(state, &id, node.effects())?;
+            match &node {
+                Node::Branch {
+                    cases, otherwise, ..
+                } => {
+                    let mut target = otherwise.clone();
+                    for c in cases {
+                        if self.holds(state, &id, Some(&c.when))? {
+                            target = c.next.clone();
+                            break;
+                        }
+                    }
+                    id = target;
+                }
+                Node::Ending { .. } => {
+                    state.ended = Some(id.clone());
+                    return Ok(());
+                }
+                _ => return Ok(()),
+            }
+        }
+        Err(RuntimeError::BranchLoop(id))
+    }
+
+    fn remember_turn(state: &mut StoryState, who: Option<&str>, role: Role, text: &str) {
+        if let Some(w) = who {
+            state
+                .memories
+                .entry(w.to_owned())
+                .or_default()
+                .push(ChatMessage::new(role, text));
+        }
+    }
+
+    /// What the story needs now.
+    pub fn beat(&mut self) -> Result<Beat, RuntimeError> {
+        let id = self.state.node.clone();
+        let vars = &self.state.variables;
+        let node = self.node(&id)?.clone();
+        Ok(match node {
+            Node::Line { speaker, text, .. } => Beat::Line {
+                node: id,
+                speaker,
+                text: interpolate(&text, vars),
+            },
+            Node::Generate {
+                speaker,
+                directive,
+                max_tokens,
+                fallback,
+                ..
+            } => {
+                Beat::Generate(self.line_request(&id, &speaker, &directive, max_tokens, &fallback)?)
+            }
+            Node::Choice {
+                speaker,
+                text,
+                options,
+                ..
+            } => {
+                let mut shown = Vec::new();
+                let state = self.state.clone();
+                for (index, o) in options.iter().enumerate() {
+                    if self.holds(&state, &id, o.when.as_deref())? {
+                        shown.push(ShownOption {
+                            index,
+                            text: interpolate(&o.text, &state.variables),
+                        });
+                    }
+                }
+                Beat::Choice {
+                    node: id,
+                    speaker,
+                    text: text.map(|t| interpolate(&t, &state.variables)),
+                    options: shown,
+                }
+            }
+            Node::FreeInput { speaker, text, .. } => Beat::FreeInput {
+                node: id,
+                speaker,
+                text: text.map(|t| interpolate(&t, vars)),
+            },
+            Node::Ending { title, text, .. } => Beat::Ended {
+                node: id,
+                title,
+                text: text.map(|t| interpolate(&t, vars)),
+            },
+            Node::Branch { .. } => return Err(RuntimeError::BranchLoop(id)),
+        })
+    }
+
+    fn wrong(&self, node: &Node, call: &'static str) -> RuntimeError {
+        RuntimeError::WrongBeat {
+            node: node.id().to_owned(),
+            kind: node.kind_name(),
+            call,
+        }
+    }
+
+    /// Moves on from an authored line.
+    pub fn advance(&mut self) -> Result<(), RuntimeError> {
+        let node = self.node(&self.state.node)?.clone();
+        let Node::Line {
+            speaker,
+            text,
+            next,
+            ..
+        } = &node
+        else {
+            return Err(self.wrong(&node, "advance"));
+        };
+        let mut s = self.state.clone();
+        let text = interpolate(text, &s.variables);
+        Self::remember_turn(&mut s, speaker.as_deref(), Role::Assistant, &text);
+        self.enter(&mut s, next)?;
+        self.state = s;
+        Ok(())
+    }
+
+    /// Records the generated (or fallback) line and moves on.
+    pub fn finish_line(&mut self, text: &str) -> Result<(), RuntimeError> {
+        let node = self.node(&self.state.node)?.clone();
+        let Node::Generate { speaker, next, .. } = &node else {
+            return Err(self.wrong(&node, "finish_line"));
+        };
+        let mut s = self.state.clone();
+        Self::remember_turn(&mut s, Some(speaker), Role::Assistant, text.trim());
+        self.enter(&mut s, next)?;
+        self.state = s;
+        Ok(())
+    }
+
+    /// Variable values.
+    pub fn variables(&self) -> &BTreeMap<String, VarValue> {
+        &self.state.variables
+    }
+}

@@ -1,0 +1,102 @@
+//! Checks of the graph: reachability from the start, a way to an ending from every node.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+
+use super::super::model::Node;
+use super::Check;
+
+impl Check<'_> {
+    pub(super) fn graph(&mut self) {
+        let nodes = &self.story.nodes;
+        let dangling = nodes
+            .iter()
+            .any(|n| n.targets().iter().any(|t| self.story.node(t).is_none()));
+        let start_ok = self.story.node(&self.story.start).is_some();
+        let index: HashMap<&str, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (n.id(), i)).collect();
+        let edges: Vec<Vec<usize>> = nodes
+            .iter()
+            .map(|n| {
+                n.targets()
+                    .iter()
+                    .filter_map(|t| index.get(t).copied())
+                    .collect()
+            })
+            .collect();
+        let mut reach = vec![false; nodes.len()];
+        if let Some(&s) = index.get(self.story.start.as_str()) {
+            let mut queue = VecDeque::from([s]);
+            reach[s] = true;
+            while let Some(i) = queue.pop_front() {
+                for &j in &edges[i] {
+                    if !reach[j] {
+                        reach[j] = true;
+                        queue.push_back(j);
+                    }
+                }
+            }
+        }
+        // Which nodes can reach an ending (walk the edges backwards from every ending).
+        let mut back: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
+        for (i, out) in edges.iter().enumerate() {
+            for &j in out {
+                back[j].push(i);
+            }
+        }
+        let mut ends = vec![false; nodes.len()];
+        let mut queue: VecDeque<usize> = nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| matches!(n, Node::Ending { .. }))
+            .map(|(i, _)| i)
+            .collect();
+        if queue.is_empty() && !nodes.is_empty() {
+            let at = self.src.find_field("nodes", 0).unwrap_or(0);
+            self.error(
+                self.loc(at),
+                "the story has no Ending node".into(),
+                Some("add at least one `Ending(id: .., title: ..)`".into()),
+            );
+            return;
+        }
+        for &i in &queue {
+            ends[i] = true;
+        }
+        while let Some(i) = queue.pop_front() {
+            for &j in &back[i] {
+                if !ends[j] {
+                    ends[j] = true;
+                    queue.push_back(j);
+                }
+            }
+        }
+        let mut seen = BTreeSet::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if !seen.insert(n.id()) {
+                continue;
+            }
+            let at = self.loc(self.node_offset(n.id(), 0));
+            if !reach[i] && start_ok {
+                self.warn(
+                    at,
+                    format!(
+                        "node `{}` cannot be reached from `{}`",
+                        n.id(),
+                        self.story.start
+                    ),
+                );
+            }
+            let reported = matches!(n, Node::Choice { options, .. } if options.is_empty());
+            if !ends[i] && !dangling && !reported {
+                self.error(
+                    at,
+                    format!(
+                        "from `{}` no ending can be reached: the player would be stuck in a loop",
+                        n.id()
+                    ),
+                    Some("give one of its paths a way to an Ending".into()),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Every malformed file in `tests/fixtures/bad/` produces its exact error; the bundled stories
+//! are clean.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bevy_llama_dialogue::story::{
+    Diagnostics, Estimate, ModelCounter, StoryBundle, TokenCounter, parse_persona, read_source,
+};
+
+fn first_error(path: &Path, counter: &dyn TokenCounter) -> Option<String> {
+    let name = path.to_string_lossy();
+    let found = if name.ends_with(".story.ron") {
+        match StoryBundle::load(path, counter) {
+            Ok(_) => Diagnostics::default(),
+            Err(d) => d,
+        }
+    } else {
+        match read_source(path).and_then(|s| parse_persona(&s).map(|_| ())) {
+            Ok(()) => Diagnostics::default(),
+            Err(d) => Diagnostics(vec![d]),
+        }
+    };
+    found.errors().next().map(ToString::to_string)
+}
+
+#[test]
+fn each_bad_fixture_gives_its_exact_error() {
+    let dir = Path::new("tests/fixtures/bad");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 15, "only {} bad fixtures", files.len());
+    for f in &files {
+        let expected_path = f.with_extension("expected");
+        let expected = std::fs::read_to_string(&expected_path)
+            .unwrap_or_else(|_| panic!("{} has no .expected file", f.display()));
+        let got = first_error(f, &Estimate)
+            .unwrap_or_else(|| panic!("{} loaded without an error", f.display()));
+        assert_eq!(got, expected.trim_end(), "{}", f.display());
+        assert!(
+            got.starts_with(&format!("{}:", f.display()))
+                || got.starts_with("tests/fixtures/bad/personas/"),
+            "errors name the file first: {got}"
+        );
+    }
+}
+
+#[test]
+fn bundled_stories_are_clean() {
+    for story in ["stories/lantern.story.ron", "stories/tutorial.story.ron"] {
+        let b = StoryBundle::load(Path::new(story), &Estimate)
+            .unwrap_or_else(|d| panic!("{story}:\n{d}"));
+        assert!(b.warnings.is_empty(), "{story}: {:?}", b.warnings);
+    }
+}
+
+#[test]
+fn bundled_story_fits_llama2_context_by_the_real_tokenizer() {
+    let Some(vocab) = common::shared_model("ggml-vocab-llama-spm.gguf") else {
+        return;
+    };
+    let counter = ModelCounter::open(&vocab).unwrap();
+    assert_eq!(counter.context(), Some(4096));
+    let b = StoryBundle::load(Path::new("stories/lantern.story.ron"), &counter)
+        .unwrap_or_else(|d| panic!("{d}"));
+    assert!(b.warnings.is_empty());
+    // The estimate is conservative: it counts more than the real tokenizer on the bundled text.
+    let persona = b.persona("mara").unwrap().system_text();
+    assert!(Estimate.count(&persona) > counter.count(&persona));
+}
+
+#[test]
+fn budget_lint_uses_the_models_context() {
+    // stories260K has a 2048-token context (LLaMA-2: 4096). A tutorial with a 40-turn history
+    // window fits the default 4096 but not this model, and the lint says so.
+    let Some(model) = common::shared_model("stories260K.gguf") else {
+        return;
+    };
+    let dir = common::temp_dir("budget-lint");
+    std::fs::create_dir_all(dir.join("personas")).unwrap();
+    std::fs::copy(
+        "stories/personas/guide.persona.ron",
+        dir.join("personas/guide.persona.ron"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string("stories/tutorial.story.ron")
+        .unwrap()
+        .replace(
+            "start: \"hello\",",
+            "start: \"hello\",\n    settings: (history_turns: 40),",
+        );
+    let story = dir.join("long.story.ron");
+    std::fs::write(&story, text).unwrap();
+    StoryBundle::load(&story, &Estimate).unwrap_or_else(|d| panic!("{d}"));
+    let counter = ModelCounter::open(&model).unwrap();
+    let err = StoryBundle::load(&story, &counter).unwrap_err();
+    let first = err.errors().next().unwrap().to_string();
+    assert!(
+        first.contains("the worst-case prompt of `generated`")
+            && first.contains("the context holds 2048")
+            && first.contains("40 history turns"),
+        "{first}"
+    );
+}
+
+#[test]
+fn check_cli_exit_status_and_json() {
+    let exe = env!("CARGO_BIN_EXE_llama-dialogue");
+    let ok = std::process::Command::new(exe)
+        .args(["check", "stories/"])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let out = String::from_utf8_lossy(&ok.stdout);
+    assert!(out.contains("checked 2 stories and 4 personas"), "{out}");
+
+    let bad = std::process::Command::new(exe)
+        .args([
+            "check",
+            "--json",
+            "tests/fixtures/bad/07_unknown_target.story.ron",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(v["errors"], 1);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["location"]["line"], 8);
+    assert_eq!(d["location"]["col"], 58);
+    assert_eq!(d["help"], "did you mean `b`?");
+}
