@@ -86,9 +86,9 @@ fn model_scores_route_and_low_confidence_falls_back() {
     run_to_input(&mut rt);
     rt.choose(0).unwrap();
     run_to_input(&mut rt);
-    let (clean, request) = rt.route_request("where is the lantern").unwrap();
-    assert_eq!(clean, "where is the lantern");
-    let (prompt, candidates) = request.unwrap();
+    let request = rt.route_request("where is the lantern").unwrap();
+    assert_eq!(request.player, "where is the lantern");
+    let (prompt, candidates) = (request.prompt, request.candidates);
     assert_eq!(candidates.len(), 4, "three edges and 'something else'");
     assert!(prompt.turns[0].content.contains("where is the lantern"));
     let s = |lp: f32| CandidateScore {

@@ -32,7 +32,9 @@ pub use persona::{
 };
 pub use prompt::{FittedPrompt, PromptParts, PromptTooLong, fit, measure, state_text};
 pub use route::{NONE_OF_THESE, pick_keywords, pick_scored, route_prompt, sanitize_player_text};
-pub use runtime::{Beat, LineRequest, Routed, RuntimeError, ShownOption, StoryRuntime};
+pub use runtime::{
+    Beat, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption, StoryRuntime,
+};
 pub use save::{SAVE_FORMAT, SaveError, SaveGame, content_hash, write_atomic};
 pub use session::{Session, SpokenLine};
 pub use state::{MEMORY_TURNS, NpcMemory, StoryState};

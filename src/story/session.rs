@@ -154,9 +154,10 @@ impl Session {
 
     /// Routes free player text: scored by the model when there is one, else by keywords.
     pub fn route(&mut self, player: &str) -> Result<Routed, RuntimeError> {
-        let (_, request) = self.runtime.route_request(player)?;
+        let request = self.runtime.route_request(player)?;
         let scores = match request {
-            Some((prompt, candidates)) if self.has_model() => {
+            r if !r.candidates.is_empty() && self.has_model() => {
+                let (prompt, candidates) = (r.prompt, r.candidates);
                 let id = self.next_id;
                 self.next_id += 1;
                 let submitted = self.backend.submit(BackendRequest::Choose(ChooseRequest {

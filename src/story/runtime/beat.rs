@@ -1,5 +1,6 @@
 //! What the runtime asks of its driver, and how a step can fail.
 
+use crate::engine::backend::Prompt;
 use crate::engine::sampler::SamplingParams;
 
 use crate::story::expr::ExprError;
@@ -128,4 +129,15 @@ pub struct Routed {
     pub probability: Option<f32>,
     /// The node it led to.
     pub target: String,
+}
+
+/// A choose request scoring what the player typed against a free-input node's open edges.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteRequest {
+    /// The player's text, cleaned as it will be recorded.
+    pub player: String,
+    /// The scoring prompt.
+    pub prompt: Prompt,
+    /// One candidate per open edge, then "something else"; empty when no edge is open.
+    pub candidates: Vec<String>,
 }

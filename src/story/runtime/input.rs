@@ -7,7 +7,7 @@ use crate::story::expr::interpolate;
 use crate::story::model::Node;
 use crate::story::route::{pick_keywords, pick_scored, route_prompt, sanitize_player_text};
 
-use super::{Routed, RuntimeError, StoryRuntime};
+use super::{RouteRequest, Routed, RuntimeError, StoryRuntime};
 
 impl StoryRuntime {
     /// Takes option `index` (an authored index from [`Beat::Choice`]).
@@ -43,12 +43,9 @@ impl StoryRuntime {
         Ok(())
     }
 
-    /// The cleaned player text and the choose request (prompt, candidates) that scores the
-    /// current free-input node's open edges; `None` candidates when no edge is open.
-    pub fn route_request(
-        &mut self,
-        player: &str,
-    ) -> Result<(String, Option<(Prompt, Vec<String>)>), RuntimeError> {
+    /// The choose request that scores the current free-input node's open edges against what
+    /// the player typed (no candidates when no edge is open).
+    pub fn route_request(&mut self, player: &str) -> Result<RouteRequest, RuntimeError> {
         let node = self.node(&self.state.node)?.clone();
         let Node::FreeInput {
             id, speaker, edges, ..
@@ -65,17 +62,23 @@ impl StoryRuntime {
             }
         }
         if intents.is_empty() {
-            return Ok((text, None));
+            return Ok(RouteRequest {
+                player: text,
+                prompt: Prompt::default(),
+                candidates: Vec::new(),
+            });
         }
         let asked = state
             .memories
             .get(speaker)
             .and_then(|m| m.turns.iter().rev().find(|t| t.role == Role::Assistant))
             .map(|t| t.content.clone());
-        Ok((
-            text.clone(),
-            Some(route_prompt(asked.as_deref(), &text, &intents)),
-        ))
+        let (prompt, candidates) = route_prompt(asked.as_deref(), &text, &intents);
+        Ok(RouteRequest {
+            player: text,
+            prompt,
+            candidates,
+        })
     }
 
     /// Routes what the player typed: with `scores` (from the choose request of

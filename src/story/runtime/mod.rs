@@ -8,7 +8,7 @@ mod beat;
 mod input;
 mod lines;
 
-pub use beat::{Beat, LineRequest, Routed, RuntimeError, ShownOption};
+pub use beat::{Beat, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
