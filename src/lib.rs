@@ -2,4 +2,6 @@
 #![deny(missing_docs)]
 
 pub mod engine;
+#[cfg(feature = "plugin")]
+pub mod plugin;
 pub mod story;

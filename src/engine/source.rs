@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A model to load.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ModelSource {
+    /// No model: games play on authored fallback lines (the plugin uses the scripted backend).
+    #[default]
+    None,
     /// A GGUF file on disk.
     Path(PathBuf),
     /// A file of a Hugging Face model repository (cargo feature `download`, on by default).
@@ -53,6 +56,9 @@ pub enum SourceError {
     /// This build has no download support.
     #[error("this build has no download support (cargo feature `download`); use ModelSource::Path")]
     NoDownloadSupport,
+    /// [`ModelSource::None`] was asked for a file.
+    #[error("no model is configured (ModelSource::None): set a model path to generate lines")]
+    NoModel,
 }
 
 impl ModelSource {
@@ -82,6 +88,7 @@ impl ModelSource {
                 |n| n.to_string_lossy().into_owned(),
             ),
             Self::HuggingFace { repo, file } => format!("{repo}/{file}"),
+            Self::None => "no model".into(),
         }
     }
 
@@ -91,6 +98,7 @@ impl ModelSource {
         match self {
             Self::Path(p) => Ok(p.clone()),
             Self::HuggingFace { repo, file } => download(repo, file),
+            Self::None => Err(SourceError::NoModel),
         }
     }
 }

@@ -30,7 +30,9 @@ pub use model::{
 pub use persona::{
     Fact, GenerationOverrides, Persona, Relationship, SampleLine, relationship_words,
 };
-pub use prompt::{FittedPrompt, PromptParts, PromptTooLong, fit, measure, state_text};
+pub use prompt::{
+    FittedPrompt, OPENING_TURN, PromptParts, PromptTooLong, fit, measure, state_text,
+};
 pub use route::{NONE_OF_THESE, pick_keywords, pick_scored, route_prompt, sanitize_player_text};
 pub use runtime::{
     Beat, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption, StoryRuntime,

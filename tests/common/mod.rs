@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "plugin")]
+pub mod app;
 pub mod cross_check;
 
 use std::path::PathBuf;

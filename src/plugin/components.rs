@@ -1,0 +1,52 @@
+//! What an NPC and the listener carry.
+
+use bevy::prelude::*;
+
+use super::assets::PersonaAsset;
+use crate::engine::chat::ChatMessage;
+
+/// An NPC that can talk. One spawn gives it everything it needs:
+/// `commands.spawn((Npc::new(persona), Transform::default()))`.
+#[derive(Component, Debug, Clone)]
+#[require(SpeechBuffer, NpcMemory, Transform)]
+pub struct Npc {
+    /// Its persona (also its cast key in stories: the persona's `id`).
+    pub persona: Handle<PersonaAsset>,
+}
+
+impl Npc {
+    /// An NPC with this persona.
+    pub fn new(persona: Handle<PersonaAsset>) -> Self {
+        Self { persona }
+    }
+}
+
+/// The NPC's current line as it streams in, for views that poll instead of observing events.
+#[derive(Component, Debug, Clone, Default, PartialEq)]
+pub struct SpeechBuffer {
+    /// The text so far.
+    pub text: String,
+    /// A line is streaming.
+    pub speaking: bool,
+    /// Waiting for the model's first word (show a "thinking" cue).
+    pub thinking: bool,
+    /// The line comes from a model (false: authored).
+    pub generated: bool,
+    /// Counts lines, so a view can tell a new line from the same one.
+    pub line: u64,
+}
+
+/// Free-chat memory of an NPC that is not in the running story (recent turns with the player).
+#[derive(Component, Debug, Clone, Default)]
+pub struct NpcMemory {
+    /// Oldest first.
+    pub turns: Vec<ChatMessage>,
+    /// A warm request was sent for this NPC's persona.
+    pub warmed: bool,
+}
+
+/// The listener: the player (or their head in VR). NPC requests are prioritised by distance to
+/// it and by whether the NPC is in front of it (its forward is `-Z`, Bevy's camera convention).
+#[derive(Component, Debug, Clone, Copy, Default)]
+#[require(Transform)]
+pub struct DialogueListener;

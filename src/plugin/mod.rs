@@ -1,0 +1,222 @@
+//! The Bevy plugin: [`LlamaDialoguePlugin`].
+//!
+//! A thin layer over the Bevy-free [`engine`](crate::engine) and [`story`](crate::story): the
+//! model runs on the worker thread, one `PreUpdate` system drains its events under a per-frame
+//! budget, and no system ever waits.
+
+mod assets;
+mod backend;
+mod components;
+mod diagnostics;
+mod drive;
+mod events;
+mod lookup;
+mod messages;
+mod persist;
+mod receive;
+mod schedule;
+mod settings;
+mod speech;
+mod story;
+
+use std::path::PathBuf;
+
+use bevy::asset::io::AssetSourceBuilder;
+use bevy::prelude::*;
+
+pub use assets::{PersonaAsset, PersonaLoader, StoryAsset, StoryLoadError, StoryLoader};
+pub use backend::DialogueBackendRes;
+pub use components::{DialogueListener, Npc, NpcMemory, SpeechBuffer};
+pub use diagnostics::{
+    DialogueStats, PREFIX_CACHE_HIT_RATE, QUEUE_LENGTH, TOKENS_PER_SECOND, TTFT_MS,
+};
+pub use events::{
+    ChoicesPresented, DialogueError, DialogueTag, InputRequested, LineChunk, LineFinished,
+    LineStarted, StoryEnded, StoryNodeEntered, tags_in,
+};
+pub use messages::{
+    CancelDialogue, ChoicePicked, LoadStory, PlayerSaid, SaveStory, StorySaved, TalkTo,
+};
+pub use settings::{DialogueSettings, Scheduling};
+pub use story::{DialogueStory, StoryWait};
+
+use crate::engine::backend::{DialogueBackend, LocalLlama, Scripted};
+use crate::engine::sampler::SamplingParams;
+use crate::engine::source::ModelSource;
+use crate::engine::worker::WorkerConfig;
+
+/// The plugin's systems, in the order they run each frame.
+#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DialogueSystems {
+    /// `PreUpdate`: drain the backend (text chunks, finished lines, scores) into entity events.
+    Receive,
+    /// `Update`: start or hot-reload the story, then read the game's messages (talk, choices,
+    /// typed text, cancel, save/load). Send messages before this set to have them handled in the
+    /// same frame.
+    Input,
+    /// `Update`: take story steps and send requests to the backend.
+    Drive,
+    /// `Update`: warm personas near the listener, cancel lines of NPCs left behind.
+    Schedule,
+    /// `PostUpdate`: publish diagnostics.
+    Diagnostics,
+}
+
+/// Gives NPCs a voice. Add it **before** `DefaultPlugins` (or `AssetPlugin`) so it can register
+/// the `stories://` asset source:
+///
+/// ```no_run
+/// use bevy::prelude::*;
+/// use bevy_llama_dialogue::plugin::{LlamaDialoguePlugin, Npc};
+/// use bevy_llama_dialogue::engine::source::ModelSource;
+///
+/// App::new()
+///     .add_plugins(LlamaDialoguePlugin {
+///         model: ModelSource::path("models/llama-2-7b-chat.Q4_K_M.gguf"),
+///         story: Some("stories://lantern.story.ron".into()),
+///         ..default()
+///     })
+///     .add_plugins(MinimalPlugins)
+///     .add_plugins(AssetPlugin::default())
+///     .add_systems(Startup, |mut commands: Commands, assets: Res<AssetServer>| {
+///         commands.spawn((Npc::new(assets.load("stories://personas/mara.persona.ron")), Transform::default()));
+///     })
+///     .run();
+/// ```
+pub struct LlamaDialoguePlugin {
+    /// The model; [`ModelSource::None`] plays the authored fallback lines.
+    pub model: ModelSource,
+    /// Compute threads for the model (default: physical cores − 1, leaving one to the game).
+    pub threads: Option<usize>,
+    /// Memory for cached persona/conversation prefixes, in MB.
+    pub prefix_cache_mb: usize,
+    /// Sampling defaults for generated lines.
+    pub sampling: SamplingParams,
+    /// How NPCs are scheduled and how much happens per frame.
+    pub scheduling: Scheduling,
+    /// The folder behind `stories://`.
+    pub stories_dir: PathBuf,
+    /// A story to run (asset path, e.g. `stories://lantern.story.ron`).
+    pub story: Option<String>,
+    /// Use this backend instead of the one `model` selects (tests, remote backends).
+    pub backend: Option<fn() -> Box<dyn DialogueBackend>>,
+}
+
+impl Default for LlamaDialoguePlugin {
+    fn default() -> Self {
+        Self {
+            model: ModelSource::None,
+            threads: None,
+            prefix_cache_mb: 512,
+            sampling: SamplingParams {
+                temperature: 0.7,
+                max_tokens: 80,
+                ..SamplingParams::default()
+            },
+            scheduling: Scheduling::default(),
+            stories_dir: PathBuf::from("stories"),
+            story: None,
+            backend: None,
+        }
+    }
+}
+
+impl LlamaDialoguePlugin {
+    fn make_backend(&self) -> Box<dyn DialogueBackend> {
+        if let Some(make) = self.backend {
+            return make();
+        }
+        match &self.model {
+            ModelSource::None => Box::new(Scripted::new()),
+            model => {
+                let mut config = WorkerConfig::new(model.clone());
+                config.threads = self.threads;
+                config.prefix_cache_mb = self.prefix_cache_mb;
+                Box::new(LocalLlama::spawn(config))
+            }
+        }
+    }
+}
+
+impl Plugin for LlamaDialoguePlugin {
+    fn build(&self, app: &mut App) {
+        if app.world().get_resource::<AssetServer>().is_some() {
+            error!(
+                "LlamaDialoguePlugin was added after AssetPlugin, so `stories://` is not registered; \
+                 add LlamaDialoguePlugin before DefaultPlugins (stories still load from `assets/`)"
+            );
+        } else {
+            let dir = self.stories_dir.to_string_lossy().into_owned();
+            app.register_asset_source("stories", AssetSourceBuilder::platform_default(&dir, None));
+        }
+        let backend = self.make_backend();
+        info!("dialogue backend: {}", backend.label());
+        app.insert_resource(DialogueSettings {
+            sampling: self.sampling.clone(),
+            scheduling: self.scheduling.clone(),
+        })
+        .insert_resource(DialogueBackendRes::new(backend))
+        .init_resource::<DialogueStory>()
+        .init_resource::<DialogueStats>()
+        .add_message::<TalkTo>()
+        .add_message::<PlayerSaid>()
+        .add_message::<ChoicePicked>()
+        .add_message::<CancelDialogue>()
+        .add_message::<SaveStory>()
+        .add_message::<LoadStory>()
+        .add_message::<StorySaved>()
+        .configure_sets(
+            Update,
+            (
+                DialogueSystems::Input,
+                DialogueSystems::Drive,
+                DialogueSystems::Schedule,
+            )
+                .chain(),
+        )
+        .add_systems(PreUpdate, receive::receive.in_set(DialogueSystems::Receive))
+        .add_systems(
+            Update,
+            (
+                (
+                    drive::load_story,
+                    drive::handle_messages,
+                    persist::save_and_load,
+                )
+                    .chain()
+                    .in_set(DialogueSystems::Input),
+                drive::advance_story.in_set(DialogueSystems::Drive),
+                schedule::schedule.in_set(DialogueSystems::Schedule),
+            ),
+        )
+        .add_systems(
+            PostUpdate,
+            diagnostics::measure.in_set(DialogueSystems::Diagnostics),
+        )
+        .add_observer(schedule::on_npc_removed);
+        diagnostics::register(app);
+    }
+
+    fn finish(&self, app: &mut App) {
+        if app.world().get_resource::<AssetServer>().is_none() {
+            error!(
+                "LlamaDialoguePlugin needs AssetPlugin: did you forget DefaultPlugins or AssetPlugin?"
+            );
+            return;
+        }
+        let shown_root = self.stories_dir.clone();
+        app.init_asset::<PersonaAsset>()
+            .init_asset::<StoryAsset>()
+            .register_asset_loader(PersonaLoader {
+                shown_root: shown_root.clone(),
+            })
+            .register_asset_loader(StoryLoader { shown_root });
+        if let Some(path) = &self.story {
+            let handle = app
+                .world()
+                .resource::<AssetServer>()
+                .load::<StoryAsset>(path.clone());
+            app.world_mut().resource_mut::<DialogueStory>().handle = Some(handle);
+        }
+    }
+}
