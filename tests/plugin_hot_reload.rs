@@ -1,0 +1,155 @@
+//! Editing a persona or story file updates the running game; a broken edit is reported with
+//! its file:line:col and the last good version stays.
+#![cfg(feature = "plugin")]
+
+mod common;
+
+use std::path::Path;
+
+use bevy::asset::AssetLoadFailedEvent;
+use bevy::prelude::*;
+use bevy_llama_dialogue::plugin::*;
+use common::app::*;
+
+#[derive(Resource, Default)]
+struct Failures(Vec<String>);
+
+fn copy_stories(dir: &Path) {
+    std::fs::create_dir_all(dir.join("personas")).unwrap();
+    for p in ["mara", "tobin", "wren"] {
+        let name = format!("personas/{p}.persona.ron");
+        std::fs::copy(Path::new("stories").join(&name), dir.join(&name)).unwrap();
+    }
+    std::fs::copy("stories/lantern.story.ron", dir.join("lantern.story.ron")).unwrap();
+}
+
+fn watched_app(dir: &Path) -> App {
+    let mut app = app(
+        LlamaDialoguePlugin {
+            stories_dir: dir.to_owned(),
+            story: Some("stories://lantern.story.ron".into()),
+            ..default()
+        },
+        true,
+    );
+    app.init_resource::<Failures>();
+    app.add_systems(
+        Update,
+        |mut p: MessageReader<AssetLoadFailedEvent<PersonaAsset>>,
+         mut s: MessageReader<AssetLoadFailedEvent<StoryAsset>>,
+         mut f: ResMut<Failures>| {
+            f.0.extend(p.read().map(|e| e.error.to_string()));
+            f.0.extend(s.read().map(|e| e.error.to_string()));
+        },
+    );
+    app
+}
+
+fn name_of(app: &App, h: &Handle<PersonaAsset>) -> Option<String> {
+    app.world()
+        .resource::<Assets<PersonaAsset>>()
+        .get(h)
+        .map(|p| p.0.name.clone())
+}
+
+#[test]
+fn persona_edits_reload_and_broken_edits_keep_the_last_good_version() {
+    let dir = common::temp_dir("hot-reload-persona");
+    copy_stories(&dir);
+    let mut app = watched_app(&dir);
+    let handle: Handle<PersonaAsset> = app
+        .world()
+        .resource::<AssetServer>()
+        .load("stories://personas/mara.persona.ron");
+    assert!(run_until(&mut app, |a| name_of(a, &handle).is_some()));
+    let file = dir.join("personas/mara.persona.ron");
+    let good = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, good.replace("name: \"Mara\"", "name: \"Marra\"")).unwrap();
+    assert!(run_until(&mut app, |a| name_of(a, &handle).as_deref()
+        == Some("Marra")));
+
+    // A broken edit (missing comma on line 4) is reported and the last good version stays.
+    let broken = good.replace("name: \"Mara\",", "name: \"Mara\"");
+    std::fs::write(&file, broken).unwrap();
+    assert!(run_until(&mut app, |a| !a
+        .world()
+        .resource::<Failures>()
+        .0
+        .is_empty()));
+    let failure = app.world().resource::<Failures>().0.join("\n");
+    assert!(
+        failure.contains("personas/mara.persona.ron:5:5: error: Expected comma"),
+        "{failure}"
+    );
+    assert_eq!(name_of(&app, &handle).as_deref(), Some("Marra"));
+}
+
+#[test]
+fn story_edits_reload_keeping_the_players_place() {
+    let dir = common::temp_dir("hot-reload-story");
+    copy_stories(&dir);
+    let mut app = watched_app(&dir);
+    let wren = {
+        let h = app
+            .world()
+            .resource::<AssetServer>()
+            .load("stories://personas/wren.persona.ron");
+        app.world_mut()
+            .spawn((Npc::new(h), Transform::default()))
+            .id()
+    };
+    run_until_loaded(&mut app);
+    send(&mut app, TalkTo { npc: wren });
+    assert!(run_until(&mut app, |a| log(a).count("Choices") == 1));
+    let file = dir.join("lantern.story.ron");
+    let good = std::fs::read_to_string(&file).unwrap();
+    // Broken: an undeclared variable in a condition. Refused, the story keeps running.
+    std::fs::write(
+        &file,
+        good.replace("when: \"trust_mara >= 1\"", "when: \"trsut_mara >= 1\""),
+    )
+    .unwrap();
+    assert!(run_until(&mut app, |a| !a
+        .world()
+        .resource::<Failures>()
+        .0
+        .is_empty()));
+    let failure = app.world().resource::<Failures>().0.join("\n");
+    assert!(
+        failure.contains("lantern.story.ron:117:28: error: condition:")
+            && failure.contains(
+                "`trsut_mara` is not a declared variable (help: did you mean `trust_mara`?)"
+            ),
+        "{failure}"
+    );
+    assert_eq!(
+        app.world()
+            .resource::<DialogueStory>()
+            .state()
+            .unwrap()
+            .node,
+        "hub"
+    );
+    // A good edit: the hub's first option is reworded; the player stays at the hub.
+    std::fs::write(
+        &file,
+        good.replace("Visit the mill, where Mara works.", "Walk to the mill."),
+    )
+    .unwrap();
+    assert!(run_until(&mut app, |a| {
+        a.world()
+            .resource::<DialogueStory>()
+            .runtime()
+            .is_some_and(|rt| rt.bundle().source.text.contains("Walk to the mill."))
+    }));
+    let story = app.world().resource::<DialogueStory>();
+    assert_eq!(story.state().unwrap().node, "hub");
+    assert!(run_until(&mut app, |a| log(a).count("Choices") == 2));
+    assert!(
+        log(&app)
+            .last("Choices")
+            .unwrap()
+            .1
+            .starts_with("Choices: Walk to the mill.")
+    );
+}

@@ -1,0 +1,81 @@
+//! The plugin with a real model (stories260K): warm-up near the listener, streamed tokens,
+//! stats and diagnostics.
+#![cfg(feature = "plugin")]
+
+mod common;
+
+use bevy::diagnostic::DiagnosticsStore;
+use bevy::prelude::*;
+use bevy_llama_dialogue::engine::backend::BackendKind;
+use bevy_llama_dialogue::engine::source::ModelSource;
+use bevy_llama_dialogue::plugin::*;
+use common::app::*;
+
+#[test]
+fn a_real_model_streams_a_free_chat_line() {
+    let Some(model) = common::shared_model("stories260K.gguf") else {
+        return;
+    };
+    let mut app = app(
+        LlamaDialoguePlugin {
+            model: ModelSource::path(model),
+            threads: Some(1),
+            sampling: bevy_llama_dialogue::engine::sampler::SamplingParams {
+                temperature: 0.0,
+                max_tokens: 24,
+                ..default()
+            },
+            ..default()
+        },
+        false,
+    );
+    app.world_mut()
+        .spawn((DialogueListener, Transform::default()));
+    let guide = spawn_npc(&mut app, "guide", -2.0);
+    run_until_loaded(&mut app);
+    assert_eq!(
+        app.world().resource::<DialogueBackendRes>().kind(),
+        BackendKind::LocalModel
+    );
+    // Near the listener: the persona is warmed ahead of time.
+    assert!(run_until(&mut app, |a| a
+        .world()
+        .resource::<DialogueStats>()
+        .warmed
+        == 1));
+    send(
+        &mut app,
+        PlayerSaid {
+            npc: guide,
+            text: "Tell me a story.".into(),
+        },
+    );
+    assert!(run_until(&mut app, |a| log(a).count("Finished") == 1));
+    let kinds = log(&app).kinds_for(guide);
+    let chunks = kinds.iter().filter(|k| k.starts_with("Chunk")).count();
+    assert!(chunks >= 2, "streamed in pieces: {kinds:?}");
+    let buffer = app.world().get::<SpeechBuffer>(guide).unwrap();
+    assert!(buffer.generated && !buffer.text.is_empty() && !buffer.speaking);
+    let stats = app.world().resource::<DialogueStats>();
+    assert_eq!(stats.lines, 1);
+    let last = stats.last.clone().unwrap();
+    assert!(last.generated_tokens > 0 && last.generated_tokens <= 24);
+    assert!(
+        last.cached_tokens > 0,
+        "the warmed persona prefix was reused"
+    );
+    for _ in 0..3 {
+        app.update();
+    }
+    let diagnostics = app.world().resource::<DiagnosticsStore>();
+    let tps = diagnostics
+        .get(&TOKENS_PER_SECOND)
+        .and_then(|d| d.value())
+        .unwrap();
+    assert!(tps > 0.0);
+    let hit = diagnostics
+        .get(&PREFIX_CACHE_HIT_RATE)
+        .and_then(|d| d.value())
+        .unwrap();
+    assert_eq!(hit, 1.0);
+}
