@@ -131,7 +131,11 @@ pub fn generate(
         .count();
     let cached = common.min(prompt.len() - 1);
     model.truncate(cached);
-    let mut logits = model.forward_last(&prompt[cached..])?;
+    let mut logits = {
+        let _span =
+            tracing::info_span!("prefill", tokens = prompt.len() - cached, cached).entered();
+        model.forward_last(&prompt[cached..])?
+    };
     let prefill_ms = ms(start);
     let mut stats = GenerationStats {
         prompt_tokens: prompt.len(),
@@ -151,6 +155,7 @@ pub fn generate(
             .chain(opts.extra_stops.iter().copied()),
     );
     let mut decode_start = None;
+    let decode_span = tracing::info_span!("decode", max_tokens = params.max_tokens).entered();
     let finish = loop {
         if tokens.len() >= params.max_tokens {
             break FinishReason::MaxTokens;
@@ -198,6 +203,7 @@ pub fn generate(
         }
     }
     stats.generated_tokens = tokens.len();
+    drop(decode_span);
     stats.decode_ms = decode_start.map_or(0.0, ms);
     Ok(Generation {
         tokens,

@@ -1,0 +1,136 @@
+//! What dialogue costs a frame: a headless app on a fixed 90 Hz schedule, idle and then while a
+//! real model generates lines non-stop, with p50/p99/max of the frame's own work (`app.update()`).
+//!
+//! `cargo run --release --example frame_budget [-- --model M.gguf --frames 1000]`
+//! (default model: stories260K from `$LLAMA_DIALOGUE_TEST_MODELS` or `../shared/models`).
+//! The last line is `frame_budget p99_idle_ms=… p99_generating_ms=… p99_added_ms=… tokens=…`.
+
+use std::time::{Duration, Instant};
+
+use bevy::prelude::*;
+use bevy_llama_dialogue::engine::sampler::SamplingParams;
+use bevy_llama_dialogue::engine::source::ModelSource;
+use bevy_llama_dialogue::plugin::*;
+
+const FRAME: Duration = Duration::from_nanos(11_111_111);
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+#[derive(Resource, Default)]
+struct Generating(bool);
+
+fn main() {
+    let model = arg("--model")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("LLAMA_DIALOGUE_TEST_MODELS")
+                .map_or_else(|| "../shared/models".into(), std::path::PathBuf::from)
+                .join("stories260K.gguf")
+        });
+    let frames: usize = arg("--frames")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(1000)
+        .max(1000);
+    let mut app = App::new();
+    app.add_plugins(LlamaDialoguePlugin {
+        model: ModelSource::path(&model),
+        sampling: SamplingParams {
+            temperature: 0.8,
+            max_tokens: 64,
+            seed: Some(1),
+            ..default()
+        },
+        ..default()
+    })
+    .add_plugins((MinimalPlugins, AssetPlugin::default(), TransformPlugin))
+    .init_resource::<Generating>()
+    .add_systems(Update, keep_talking.before(DialogueSystems::Input));
+    app.finish();
+    app.cleanup();
+    app.world_mut()
+        .spawn((DialogueListener, Transform::default()));
+    let persona = app
+        .world()
+        .resource::<AssetServer>()
+        .load("stories://personas/guide.persona.ron");
+    app.world_mut()
+        .spawn((Npc::new(persona), Transform::from_xyz(0.0, 0.0, -2.0)));
+
+    // Load the model and the persona first (not measured).
+    while app.world().resource::<Assets<PersonaAsset>>().is_empty() {
+        app.update();
+        std::thread::sleep(Duration::from_millis(5));
+        if let Some(why) = app
+            .world()
+            .resource::<DialogueBackendRes>()
+            .fallback_reason()
+        {
+            eprintln!("the model did not load: {why}");
+            std::process::exit(1);
+        }
+    }
+    for _ in 0..30 {
+        app.update();
+    }
+    let idle = run(&mut app, frames);
+    app.world_mut().resource_mut::<Generating>().0 = true;
+    let tokens_before = app.world().resource::<DialogueStats>().tokens;
+    let generating = run(&mut app, frames);
+    let tokens = app.world().resource::<DialogueStats>().tokens - tokens_before;
+    let (i50, i99, imax) = summary(idle);
+    let (g50, g99, gmax) = summary(generating);
+    println!(
+        "model: {} ({} frames each at 90 Hz)",
+        model.display(),
+        frames
+    );
+    println!("idle:       p50 {i50:.3} ms  p99 {i99:.3} ms  max {imax:.3} ms");
+    println!("generating: p50 {g50:.3} ms  p99 {g99:.3} ms  max {gmax:.3} ms  ({tokens} tokens)");
+    println!(
+        "frame_budget p99_idle_ms={i99:.3} p99_generating_ms={g99:.3} p99_added_ms={:.3} tokens={tokens}",
+        g99 - i99
+    );
+}
+
+/// Runs `n` frames on a 90 Hz clock; returns each frame's `app.update()` time in ms.
+fn run(app: &mut App, n: usize) -> Vec<f64> {
+    let mut times = Vec::with_capacity(n);
+    let mut next = Instant::now();
+    for _ in 0..n {
+        let start = Instant::now();
+        app.update();
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+        next += FRAME;
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    times
+}
+
+fn summary(mut t: Vec<f64>) -> (f64, f64, f64) {
+    t.sort_by(f64::total_cmp);
+    let at = |q: f64| t[((t.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99), t[t.len() - 1])
+}
+
+/// While generating, asks the NPC something new as soon as its last line is done.
+fn keep_talking(
+    on: Res<Generating>,
+    npc: Single<(Entity, &SpeechBuffer), With<Npc>>,
+    backend: Res<DialogueBackendRes>,
+    mut said: MessageWriter<PlayerSaid>,
+) {
+    let (entity, buffer) = *npc;
+    if on.0 && !buffer.speaking && backend.in_flight() == 0 {
+        said.write(PlayerSaid {
+            npc: entity,
+            text: "Tell me a story about a lantern.".into(),
+        });
+    }
+}
