@@ -102,10 +102,14 @@ fn model_scores_route_and_low_confidence_falls_back() {
         .say("where is the lantern", Some(&scores))
         .unwrap();
     assert_eq!((r.edge, r.target.as_str()), (Some(2), "mara_cold"));
-    assert!(r.probability.unwrap() > 0.9);
-    // Flat scores: nothing passes the threshold, so `otherwise`.
+    assert!(r.probability.unwrap() > 0.9 && r.by_model);
+    // Flat scores: the model is not confident, so the keywords decide ("lantern")...
     let flat = [s(-2.0); 4];
-    let r = rt.say("where is the lantern", Some(&flat)).unwrap();
+    let r = rt.clone().say("where is the lantern", Some(&flat)).unwrap();
+    assert_eq!((r.edge, r.target.as_str()), (Some(0), "mara_lantern"));
+    assert!(!r.by_model && r.probability.unwrap() < 0.35);
+    // ...and without a keyword either, `otherwise`.
+    let r = rt.say("purple elephants", Some(&flat)).unwrap();
     assert_eq!((r.edge, r.target.as_str()), (None, "mara_shrug"));
 }
 

@@ -135,11 +135,17 @@ fn drive(
                     writeln!(out, "> {input}")?;
                 }
                 let routed = s.route(&input)?;
-                let how = match (routed.edge, routed.probability) {
-                    (Some(e), Some(p)) => format!("edge {} (p={p:.2})", e + 1),
-                    (Some(e), None) => format!("edge {} (keywords)", e + 1),
-                    (None, Some(p)) => format!("no edge above the threshold, best p={p:.2}"),
-                    (None, None) => "no edge matched".to_owned(),
+                let how = match (routed.edge, routed.probability, routed.by_model) {
+                    (Some(e), Some(p), true) => format!("edge {} (model, p={p:.2})", e + 1),
+                    (Some(e), Some(p), false) => {
+                        format!(
+                            "edge {} (keywords; the model was unsure, best p={p:.2})",
+                            e + 1
+                        )
+                    }
+                    (Some(e), None, _) => format!("edge {} (keywords)", e + 1),
+                    (None, Some(p), _) => format!("no edge matched (model best p={p:.2})"),
+                    (None, None, _) => "no edge matched".to_owned(),
                 };
                 writeln!(out, "  [{how} -> {}]", routed.target)?;
             }
@@ -164,7 +170,9 @@ pub fn play(args: PlayArgs) -> CliResult {
         lines.next().and_then(Result::ok)
     };
     let mut stdout = std::io::stdout();
-    drive(&mut s, &mut input, &mut stdout, false)?;
+    if !drive(&mut s, &mut input, &mut stdout, false)? {
+        println!("\n(input ended before the story did)");
+    }
     Ok(())
 }
 

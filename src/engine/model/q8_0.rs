@@ -96,7 +96,6 @@ unsafe fn dot_row(row: &[u8], sums: &[f32], a: &Acts) -> f32 {
     // Lanes 0..8 of the products belong to the pair's first block, 8..16 to the second.
     let spread = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
     let mut acc = [_mm512_setzero_ps(); 2];
-    let mut offset = 0f32;
     let (wp, aq, ad) = (row.as_ptr(), a.quants.as_ptr(), a.scales.as_ptr());
     for p in 0..nb / 2 {
         // SAFETY: blocks 2p and 2p + 1 lie inside the row (checked above) and the activations.
@@ -126,9 +125,26 @@ unsafe fn dot_row(row: &[u8], sums: &[f32], a: &Acts) -> f32 {
             let da = _mm_castpd_ps(_mm_load_sd(ad.add(2 * p).cast()));
             let scale = _mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(dw, da)));
             acc[p & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[p & 1]);
-            // Activations carry +128: remove 128 × d_a × (d_w × Σ q_w) per block.
-            offset += *ad.add(2 * p) * sums[2 * p] + *ad.add(2 * p + 1) * sums[2 * p + 1];
         }
+    }
+    // Activations carry +128: remove 128 × Σ d_a × (d_w × Σ q_w), a separate vector dot product
+    // (kept out of the main loop, where it was a scalar dependency chain).
+    let mut off = _mm512_setzero_ps();
+    let mut b = 0;
+    while b + 16 <= nb {
+        // SAFETY: b + 16 <= nb = sums.len() = a.scales.len().
+        unsafe {
+            off = _mm512_fmadd_ps(
+                _mm512_loadu_ps(ad.add(b)),
+                _mm512_loadu_ps(sums.as_ptr().add(b)),
+                off,
+            );
+        }
+        b += 16;
+    }
+    let mut offset = _mm512_reduce_add_ps(off);
+    for k in b..nb {
+        offset += a.scales[k] * sums[k];
     }
     _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) - 128.0 * offset
 }

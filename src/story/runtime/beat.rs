@@ -125,8 +125,10 @@ pub enum RuntimeError {
 pub struct Routed {
     /// The authored edge index taken, or none for `otherwise`.
     pub edge: Option<usize>,
-    /// The edge's probability when a model scored it.
+    /// When a model scored the text: the probability of its best candidate.
     pub probability: Option<f32>,
+    /// The model's pick was taken (false: keywords decided, or `otherwise`).
+    pub by_model: bool,
     /// The node it led to.
     pub target: String,
 }

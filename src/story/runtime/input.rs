@@ -110,16 +110,15 @@ impl StoryRuntime {
             }
         }
         let threshold = threshold.unwrap_or(self.bundle.story.settings.route_threshold);
-        let (edge, probability) = match scores {
-            Some(sc) if sc.len() == open.len() + 1 => {
-                let (pick, p) = pick_scored(sc, threshold);
-                (pick.map(|k| open[k]), Some(p))
-            }
-            _ => {
-                let kw: Vec<&[String]> =
-                    open.iter().map(|&i| edges[i].keywords.as_slice()).collect();
-                (pick_keywords(&text, &kw).map(|k| open[k]), None)
-            }
+        let kw: Vec<&[String]> = open.iter().map(|&i| edges[i].keywords.as_slice()).collect();
+        let by_keywords = || pick_keywords(&text, &kw).map(|k| open[k]);
+        // The model decides when it is confident; otherwise the authored keywords do.
+        let (edge, probability, by_model) = match scores {
+            Some(sc) if sc.len() == open.len() + 1 => match pick_scored(sc, threshold) {
+                (Some(k), p) => (Some(open[k]), Some(p), true),
+                (None, p) => (by_keywords(), Some(p), false),
+            },
+            _ => (by_keywords(), None, false),
         };
         Self::remember_turn(&mut s, Some(speaker), Role::User, &text);
         let target = match edge {
@@ -132,6 +131,7 @@ impl StoryRuntime {
         self.enter(&mut s, &target)?;
         self.state = s;
         Ok(Routed {
+            by_model,
             edge,
             probability,
             target,
