@@ -143,9 +143,11 @@ unsafe fn dot_row(row: &[u8], sums: &[f32], a: &Acts) -> f32 {
         b += 16;
     }
     let mut offset = _mm512_reduce_add_ps(off);
-    for k in b..nb {
-        offset += a.scales[k] * sums[k];
-    }
+    offset += a.scales[b..]
+        .iter()
+        .zip(&sums[b..])
+        .map(|(d, s)| d * s)
+        .sum::<f32>();
     _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1])) - 128.0 * offset
 }
 
