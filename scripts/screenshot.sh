@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Plays the village demo as a person would — walk up to Elder Wren, talk, wait for the choices —
+# under Xvfb with Mesa's software Vulkan (llvmpipe), and saves three screenshots into OUT_DIR:
+# 01_approach.png (the "Press E" hint), 02_bubble.png (a speech bubble streaming mid-line),
+# 03_choices.png (the dialogue panel with numbered choices). Fails if any is missing or blank.
+#
+#   scripts/screenshot.sh OUT_DIR [--model M.gguf]
+#
+# Installs xvfb, mesa-vulkan-drivers and the X11/Vulkan runtime libraries when they are missing
+# (Debian/Ubuntu, needs root).
+set -euo pipefail
+out="${1:?usage: scripts/screenshot.sh OUT_DIR [--model M.gguf]}"
+shift
+root="$(cd "$(dirname "$0")/.." && pwd)"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+rm -f "$out"/0[123]_*.png
+
+need=()
+command -v Xvfb >/dev/null || need+=(xvfb)
+ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 || need+=(mesa-vulkan-drivers)
+ldconfig -p | grep -q 'libvulkan.so.1 ' || need+=(libvulkan1)
+for pair in libX11.so.6:libx11-6 libXcursor.so.1:libxcursor1 libXrandr.so.2:libxrandr2 \
+    libXi.so.6:libxi6 libxkbcommon-x11.so.0:libxkbcommon-x11-0; do
+    ldconfig -p | grep -q "${pair%%:*}" || need+=("${pair##*:}")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    echo "screenshot.sh: installing ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+cd "$root"
+cargo build --locked --example village --features demo
+display=":$((90 + RANDOM % 9))"
+Xvfb "$display" -screen 0 1280x720x24 -nolisten tcp >/dev/null 2>&1 &
+xvfb=$!
+trap 'kill $xvfb 2>/dev/null || true' EXIT
+sleep 2
+echo "screenshot.sh: running the demo on $display (software rendering, slow)"
+DISPLAY="$display" WGPU_BACKEND=vulkan BEVY_ASSET_ROOT="$root" RUST_LOG=info,wgpu=error,naga=warn \
+    timeout 1200 "$root/target/debug/examples/village" --script "$out" "$@"
+
+python3 - "$out" <<'PY'
+import struct, sys, zlib, pathlib
+out = pathlib.Path(sys.argv[1])
+ok = True
+for name in ["01_approach.png", "02_bubble.png", "03_choices.png"]:
+    p = out / name
+    if not p.is_file():
+        print(f"screenshot.sh: missing {p}"); ok = False; continue
+    data = p.read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        print(f"screenshot.sh: {p} is not a PNG"); ok = False; continue
+    pos, idat, (w, h, depth, ctype) = 8, b"", (0, 0, 0, 0)
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if kind == b"IHDR":
+            w, h, depth, ctype = struct.unpack(">IIBB", body[:10])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw = zlib.decompress(idat)
+    channels = {2: 3, 6: 4}.get(ctype, 1)
+    stride = w * channels
+    # Undo the PNG row filters and count distinct colours on a grid of samples.
+    prev, colours = bytearray(stride), set()
+    for y in range(h):
+        f = raw[y * (stride + 1)]
+        row = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = row[i - channels] if i >= channels else 0
+            b = prev[i]
+            c = prev[i - channels] if i >= channels else 0
+            if f == 1: row[i] = (row[i] + a) & 255
+            elif f == 2: row[i] = (row[i] + b) & 255
+            elif f == 3: row[i] = (row[i] + (a + b) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                row[i] = (row[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        if y % 8 == 0:
+            for x in range(0, w, 8):
+                colours.add(bytes(row[x * channels:x * channels + 3]))
+        prev = row
+    verdict = "ok" if len(colours) >= 64 else "BLANK"
+    print(f"screenshot.sh: {name}: {w}x{h}, {len(colours)} distinct colours sampled: {verdict}")
+    ok = ok and verdict == "ok"
+sys.exit(0 if ok else 1)
+PY
