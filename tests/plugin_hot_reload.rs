@@ -45,6 +45,21 @@ fn watched_app(dir: &Path) -> App {
     app
 }
 
+/// Writes a file the way editors do (temp file + rename), so the watcher never sees it half written.
+fn save(path: &Path, text: String) {
+    let tmp = path.with_extension("tmp-edit");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn failed_with(app: &App, needle: &str) -> bool {
+    app.world()
+        .resource::<Failures>()
+        .0
+        .iter()
+        .any(|f| f.contains(needle))
+}
+
 fn name_of(app: &App, h: &Handle<PersonaAsset>) -> Option<String> {
     app.world()
         .resource::<Assets<PersonaAsset>>()
@@ -64,23 +79,16 @@ fn persona_edits_reload_and_broken_edits_keep_the_last_good_version() {
     assert!(run_until(&mut app, |a| name_of(a, &handle).is_some()));
     let file = dir.join("personas/mara.persona.ron");
     let good = std::fs::read_to_string(&file).unwrap();
-    std::fs::write(&file, good.replace("name: \"Mara\"", "name: \"Marra\"")).unwrap();
+    save(&file, good.replace("name: \"Mara\"", "name: \"Marra\""));
     assert!(run_until(&mut app, |a| name_of(a, &handle).as_deref()
         == Some("Marra")));
 
     // A broken edit (missing comma on line 4) is reported and the last good version stays.
     let broken = good.replace("name: \"Mara\",", "name: \"Mara\"");
-    std::fs::write(&file, broken).unwrap();
-    assert!(run_until(&mut app, |a| !a
-        .world()
-        .resource::<Failures>()
-        .0
-        .is_empty()));
-    let failure = app.world().resource::<Failures>().0.join("\n");
-    assert!(
-        failure.contains("personas/mara.persona.ron:5:5: error: Expected comma"),
-        "{failure}"
-    );
+    save(&file, broken);
+    let want = "personas/mara.persona.ron:5:5: error: Expected comma";
+    let seen = run_until(&mut app, |a| failed_with(a, want));
+    assert!(seen, "{:?}", app.world().resource::<Failures>().0);
     assert_eq!(name_of(&app, &handle).as_deref(), Some("Marra"));
 }
 
@@ -104,24 +112,13 @@ fn story_edits_reload_keeping_the_players_place() {
     let file = dir.join("lantern.story.ron");
     let good = std::fs::read_to_string(&file).unwrap();
     // Broken: an undeclared variable in a condition. Refused, the story keeps running.
-    std::fs::write(
+    save(
         &file,
         good.replace("when: \"trust_mara >= 1\"", "when: \"trsut_mara >= 1\""),
-    )
-    .unwrap();
-    assert!(run_until(&mut app, |a| !a
-        .world()
-        .resource::<Failures>()
-        .0
-        .is_empty()));
-    let failure = app.world().resource::<Failures>().0.join("\n");
-    assert!(
-        failure.contains("lantern.story.ron:117:28: error: condition:")
-            && failure.contains(
-                "`trsut_mara` is not a declared variable (help: did you mean `trust_mara`?)"
-            ),
-        "{failure}"
     );
+    let want = "lantern.story.ron:117:28: error: condition: `trsut_mara` is not a declared variable (help: did you mean `trust_mara`?)";
+    let seen = run_until(&mut app, |a| failed_with(a, want));
+    assert!(seen, "{:?}", app.world().resource::<Failures>().0);
     assert_eq!(
         app.world()
             .resource::<DialogueStory>()
@@ -131,11 +128,10 @@ fn story_edits_reload_keeping_the_players_place() {
         "hub"
     );
     // A good edit: the hub's first option is reworded; the player stays at the hub.
-    std::fs::write(
+    save(
         &file,
         good.replace("Visit the mill, where Mara works.", "Walk to the mill."),
-    )
-    .unwrap();
+    );
     assert!(run_until(&mut app, |a| {
         a.world()
             .resource::<DialogueStory>()
