@@ -9,7 +9,7 @@ use super::events::DialogueError;
 use super::settings::DialogueSettings;
 use super::speech;
 use super::story::{DialogueStory, StoryWait};
-use crate::engine::backend::{BackendEvent, RequestId};
+use crate::engine::backend::{BackendEvent, CandidateScore, RequestId};
 use crate::engine::chat::{ChatMessage, Role};
 use crate::engine::generate::FinishReason;
 
@@ -46,6 +46,23 @@ fn line_done(
     }
 }
 
+/// The player's free text of request `id` is routed (by `scores`, or keywords when none).
+fn route_done(
+    story: &mut DialogueStory,
+    id: RequestId,
+    text: &str,
+    scores: Option<&[CandidateScore]>,
+) {
+    if story.wait == StoryWait::Route(id)
+        && let Some(rt) = story.runtime.as_mut()
+    {
+        story.wait = match rt.say(text, scores) {
+            Ok(_) => StoryWait::Advance,
+            Err(_) => StoryWait::Input,
+        };
+    }
+}
+
 fn fallback_of(p: &Purpose) -> Option<&str> {
     match p {
         Purpose::StoryLine { fallback } | Purpose::FreeLine { fallback, .. } => Some(fallback),
@@ -68,14 +85,8 @@ fn failed(
         speech::finish(commands, buffers, pending.npc, fallback, false, false, None);
         line_done(story, memories, id, pending, fallback);
     }
-    if let Purpose::Route { text } = &pending.purpose
-        && story.wait == StoryWait::Route(id)
-        && let Some(rt) = story.runtime.as_mut()
-    {
-        story.wait = match rt.say(text, None) {
-            Ok(_) => StoryWait::Advance,
-            Err(_) => StoryWait::Input,
-        };
+    if let Purpose::Route { text } = &pending.purpose {
+        route_done(story, id, text, None);
     }
     commands.trigger(DialogueError {
         entity: pending.npc,
@@ -183,14 +194,8 @@ pub(crate) fn receive(
                 let Some(pending) = backend.pending.remove(&id) else {
                     continue;
                 };
-                if let Purpose::Route { text } = &pending.purpose
-                    && story.wait == StoryWait::Route(id)
-                    && let Some(rt) = story.runtime.as_mut()
-                {
-                    story.wait = match rt.say(text, Some(&scores)) {
-                        Ok(_) => StoryWait::Advance,
-                        Err(_) => StoryWait::Input,
-                    };
+                if let Purpose::Route { text } = &pending.purpose {
+                    route_done(story, id, text, Some(&scores));
                 }
             }
             BackendEvent::Warmed { already_cached, .. } => {
