@@ -133,6 +133,30 @@ impl GgufFile {
         Ok(&self.map[start..start + size as usize])
     }
 
+    /// Drops this process's mapped pages of tensor `name` once its data has been copied into a
+    /// model, so that the file and the copy are not both resident (which would double the
+    /// peak memory of a load). The bytes stay readable: a later read faults them back in from
+    /// the file. Does nothing for unknown names or where the OS refuses.
+    pub fn release(&self, name: &str) {
+        let Some(info) = self.tensor_info(name) else {
+            return;
+        };
+        let Some(size) = info.byte_size() else {
+            return;
+        };
+        let start = (self.header.data_start + info.offset) as usize;
+        #[cfg(unix)]
+        // SAFETY: the map is read-only and backed by the file, so `MADV_DONTNEED` discards no
+        // data: it only unmaps the pages, and any later access reads the same bytes again.
+        // Bounds were checked at parse time.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, size as usize)
+        };
+        #[cfg(not(unix))]
+        let _ = (start, size);
+    }
+
     /// Loads tensor `name` as a candle quantized tensor on `device`.
     pub fn qtensor(&self, name: &str, device: &Device) -> Result<QTensor, GgufError> {
         let info = self

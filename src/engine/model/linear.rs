@@ -1,12 +1,12 @@
-//! A weight matrix and the kernel that multiplies by it: our Q4_0 kernel where the CPU allows,
-//! candle's `QMatMul` otherwise.
+//! A weight matrix and the kernel that multiplies by it: our Q4_0 and Q8_0 kernels where the
+//! CPU allows, candle's `QMatMul` otherwise.
 
 use candle_core::quantized::QMatMul;
 use candle_core::{Device, Module, Tensor};
 
 use super::ModelError;
 use super::q4_0::{self, Q4_0Matrix};
-use super::q8_0::Q8_0Decode;
+use super::q8_0::Q8_0Matrix;
 use crate::engine::gguf::{GgufFile, TensorType};
 
 /// `y = x Wᵀ` for a `(rows, cols)` weight.
@@ -16,8 +16,8 @@ pub(crate) enum Linear {
     Candle(QMatMul),
     /// Our AVX-512 VNNI Q4_0 kernel.
     Q4_0(Q4_0Matrix),
-    /// Q8_0: candle's kernel for prompts, ours for single-row decode (on candle's bytes).
-    Q8_0(QMatMul, Q8_0Decode),
+    /// Our AVX-512 VNNI Q8_0 kernel.
+    Q8_0(Q8_0Matrix),
 }
 
 /// Whether our own kernels may be used: set `LLAMA_DIALOGUE_KERNELS=candle` to compare with
@@ -27,8 +27,23 @@ fn own_kernels() -> bool {
 }
 
 impl Linear {
-    /// Loads tensor `name`, checking it is `(rows, cols)`.
+    /// Loads tensor `name`, checking it is `(rows, cols)`, then releases the file's pages of it
+    /// (the matrix holds its own copy).
     pub(crate) fn load(
+        gguf: &GgufFile,
+        name: &str,
+        rows: usize,
+        cols: usize,
+        device: &Device,
+        own: bool,
+    ) -> Result<Self, ModelError> {
+        let linear = Self::load_copy(gguf, name, rows, cols, device, own);
+        gguf.release(name);
+        linear
+    }
+
+    /// [`load`](Self::load) without releasing the file's pages.
+    fn load_copy(
         gguf: &GgufFile,
         name: &str,
         rows: usize,
@@ -51,10 +66,9 @@ impl Linear {
                     return Ok(Self::Q4_0(m));
                 }
             } else if info.ty == TensorType::Q8_0
-                && let Some(d) = Q8_0Decode::new(rows, cols, bytes()?)
+                && let Some(m) = Q8_0Matrix::new(rows, cols, bytes()?)
             {
-                let t = gguf.qtensor(name, device)?;
-                return Ok(Self::Q8_0(QMatMul::from_qtensor(t)?, d));
+                return Ok(Self::Q8_0(m));
             }
         }
         let t = gguf.qtensor(name, device)?;
@@ -63,7 +77,7 @@ impl Linear {
     }
 
     /// Multiplies `x` by several weights of the same width at once (one activation
-    /// quantization and one parallel pass when all use our kernel).
+    /// quantization and one parallel pass when all use the same one of our kernels).
     pub(crate) fn forward_many(
         linears: &[&Linear],
         x: &Tensor,
@@ -72,15 +86,9 @@ impl Linear {
             .iter()
             .map(|l| if let Self::Q4_0(w) = l { Some(w) } else { None })
             .collect();
-        let q8: Option<Vec<(&QMatMul, &Q8_0Decode)>> = linears
+        let q8: Option<Vec<&Q8_0Matrix>> = linears
             .iter()
-            .map(|l| {
-                if let Self::Q8_0(q, d) = l {
-                    Some((q, d))
-                } else {
-                    None
-                }
-            })
+            .map(|l| if let Self::Q8_0(w) = l { Some(w) } else { None })
             .collect();
         let (outs, rows): (Vec<Vec<f32>>, Vec<usize>) = match (q4, q8) {
             (Some(mats), _) => {
@@ -90,36 +98,14 @@ impl Linear {
                     mats.iter().map(|w| w.rows()).collect(),
                 )
             }
-            (_, Some(mats)) if rows_of_count(x) == 1 => {
-                let (data, _) = rows_of(x)?;
-                let tensors: Vec<&candle_core::quantized::QTensor> = mats
-                    .iter()
-                    .filter_map(|(q, _)| {
-                        if let QMatMul::QTensor(t) = q {
-                            Some(t.as_ref())
-                        } else {
-                            None
-                        }
-                    })
-                    .collect();
-                if tensors.len() != mats.len() {
-                    return linears.iter().map(|l| l.forward(x)).collect();
-                }
-                let bytes: Vec<std::borrow::Cow<'_, [u8]>> = tensors
-                    .iter()
-                    .map(|t| t.data())
-                    .collect::<candle_core::Result<_>>()?;
-                let pairs: Vec<(&Q8_0Decode, &[u8])> = mats
-                    .iter()
-                    .zip(&bytes)
-                    .map(|((_, d), b)| (*d, b.as_ref()))
-                    .collect();
+            (_, Some(mats)) => {
+                let (data, m) = rows_of(x)?;
                 (
-                    Q8_0Decode::gemv_many(&pairs, &data),
-                    mats.iter().map(|(_, d)| d.rows()).collect(),
+                    Q8_0Matrix::matmul_many(&mats, &data, m),
+                    mats.iter().map(|w| w.rows()).collect(),
                 )
             }
-            _ => return linears.iter().map(|l| l.forward_one(x)).collect(),
+            _ => return linears.iter().map(|l| l.forward(x)).collect(),
         };
         let mut dims = x.dims().to_vec();
         dims.pop();
@@ -137,27 +123,11 @@ impl Linear {
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::Candle(q) => q.forward(x),
-            Self::Q8_0(q, _) if rows_of_count(x) > 1 => q.forward(x),
-            Self::Q4_0(_) | Self::Q8_0(..) => Self::forward_many(&[self], x)?
+            Self::Q4_0(_) | Self::Q8_0(_) => Self::forward_many(&[self], x)?
                 .pop()
                 .ok_or_else(|| candle_core::Error::Msg("no output".into())),
         }
     }
-
-    /// `forward` without our kernels' batching (candle's path where there is one).
-    fn forward_one(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Self::Candle(q) | Self::Q8_0(q, _) => q.forward(x),
-            Self::Q4_0(_) => Self::forward_many(&[self], x)?
-                .pop()
-                .ok_or_else(|| candle_core::Error::Msg("no output".into())),
-        }
-    }
-}
-
-/// Number of rows of `x` (all dimensions but the last).
-fn rows_of_count(x: &Tensor) -> usize {
-    x.elem_count() / x.dims().last().copied().unwrap_or(1).max(1)
 }
 
 /// The rows of `x` (all dimensions but the last flattened) as one f32 buffer.

@@ -129,6 +129,7 @@ impl LlamaModel {
         let kv_dim = config.head_count_kv * hd;
         let ff = config.feed_forward_length;
         let embed_q = gguf.qtensor("token_embd.weight", dev)?;
+        gguf.release("token_embd.weight");
         let vocab = embed_q.shape().dims().first().copied().unwrap_or(0);
         check_shape("token_embd.weight", &embed_q, &[vocab.max(1), dim])?;
         let embed_q = Arc::new(embed_q);
@@ -142,6 +143,7 @@ impl LlamaModel {
         };
         let norm = |name: String| -> Result<Tensor, ModelError> {
             let t = gguf.qtensor(&name, dev)?;
+            gguf.release(&name);
             check_shape(&name, &t, &[dim])?;
             Ok(t.dequantize(dev)?)
         };
