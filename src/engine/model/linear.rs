@@ -5,8 +5,7 @@ use candle_core::quantized::QMatMul;
 use candle_core::{Device, Module, Tensor};
 
 use super::ModelError;
-use super::q4_0::{self, Q4_0Matrix};
-use super::q8_0::Q8_0Matrix;
+use super::tiled::{self, Format, TiledMatrix};
 use crate::engine::gguf::{GgufFile, TensorType};
 
 /// `y = x Wᵀ` for a `(rows, cols)` weight.
@@ -14,10 +13,8 @@ use crate::engine::gguf::{GgufFile, TensorType};
 pub(crate) enum Linear {
     /// candle's quantized (or dequantized F32/F16) matmul.
     Candle(QMatMul),
-    /// Our AVX-512 VNNI Q4_0 kernel.
-    Q4_0(Q4_0Matrix),
-    /// Our AVX-512 VNNI Q8_0 kernel.
-    Q8_0(Q8_0Matrix),
+    /// Our AVX-512 VNNI kernels (Q4_0, Q8_0).
+    Tiled(TiledMatrix),
 }
 
 /// Whether our own kernels may be used: set `LLAMA_DIALOGUE_KERNELS=candle` to compare with
@@ -57,18 +54,18 @@ impl Linear {
         if own
             && device.is_cpu()
             && own_kernels()
-            && q4_0::available()
+            && tiled::available()
             && info.shape() == [rows, cols]
         {
-            let bytes = || gguf.tensor_bytes(name);
-            if info.ty == TensorType::Q4_0 {
-                if let Some(m) = Q4_0Matrix::new(rows, cols, bytes()?) {
-                    return Ok(Self::Q4_0(m));
-                }
-            } else if info.ty == TensorType::Q8_0
-                && let Some(m) = Q8_0Matrix::new(rows, cols, bytes()?)
+            let format = match info.ty {
+                TensorType::Q4_0 => Some(Format::Q4_0),
+                TensorType::Q8_0 => Some(Format::Q8_0),
+                _ => None,
+            };
+            if let Some(format) = format
+                && let Some(m) = TiledMatrix::new(format, rows, cols, gguf.tensor_bytes(name)?)
             {
-                return Ok(Self::Q8_0(m));
+                return Ok(Self::Tiled(m));
             }
         }
         let t = gguf.qtensor(name, device)?;
@@ -77,36 +74,21 @@ impl Linear {
     }
 
     /// Multiplies `x` by several weights of the same width at once (one activation
-    /// quantization and one parallel pass when all use the same one of our kernels).
+    /// quantization and one parallel pass when all use our kernels).
     pub(crate) fn forward_many(
         linears: &[&Linear],
         x: &Tensor,
     ) -> candle_core::Result<Vec<Tensor>> {
-        let q4: Option<Vec<&Q4_0Matrix>> = linears
+        let tiled: Option<Vec<&TiledMatrix>> = linears
             .iter()
-            .map(|l| if let Self::Q4_0(w) = l { Some(w) } else { None })
+            .map(|l| if let Self::Tiled(w) = l { Some(w) } else { None })
             .collect();
-        let q8: Option<Vec<&Q8_0Matrix>> = linears
-            .iter()
-            .map(|l| if let Self::Q8_0(w) = l { Some(w) } else { None })
-            .collect();
-        let (outs, rows): (Vec<Vec<f32>>, Vec<usize>) = match (q4, q8) {
-            (Some(mats), _) => {
-                let (data, m) = rows_of(x)?;
-                (
-                    Q4_0Matrix::matmul_many(&mats, &data, m),
-                    mats.iter().map(|w| w.rows()).collect(),
-                )
-            }
-            (_, Some(mats)) => {
-                let (data, m) = rows_of(x)?;
-                (
-                    Q8_0Matrix::matmul_many(&mats, &data, m),
-                    mats.iter().map(|w| w.rows()).collect(),
-                )
-            }
-            _ => return linears.iter().map(|l| l.forward(x)).collect(),
+        let Some(mats) = tiled.filter(|m| m.iter().all(|w| w.cols() == m[0].cols())) else {
+            return linears.iter().map(|l| l.forward(x)).collect();
         };
+        let (data, m) = rows_of(x)?;
+        let outs = TiledMatrix::matmul_many(&mats, &data, m);
+        let rows: Vec<usize> = mats.iter().map(|w| w.rows()).collect();
         let mut dims = x.dims().to_vec();
         dims.pop();
         outs.into_iter()
@@ -123,7 +105,7 @@ impl Linear {
     pub(crate) fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         match self {
             Self::Candle(q) => q.forward(x),
-            Self::Q4_0(_) | Self::Q8_0(_) => Self::forward_many(&[self], x)?
+            Self::Tiled(_) => Self::forward_many(&[self], x)?
                 .pop()
                 .ok_or_else(|| candle_core::Error::Msg("no output".into())),
         }

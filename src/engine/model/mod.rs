@@ -8,6 +8,7 @@ mod linear;
 mod parallel;
 mod q4_0;
 mod q8_0;
+mod tiled;
 
 use std::sync::Arc;
 
