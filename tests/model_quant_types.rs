@@ -37,7 +37,7 @@ fn check(quant: &str, tolerance: f32) {
     // With our own kernels (Q4_0, Q8_0 on AVX-512 VNNI): Q4_0 follows candle's generic kernel
     // to rounding; for Q8_0 at this width candle switches to a repacked kernel that quantizes
     // activations more coarsely than llama.cpp (ours is closer to the exact product, see the
-    // `q8_0::accuracy` unit test), so the bound is looser there.
+    // `q8_0::at_least_as_accurate_as_candle` unit test), so the bound is looser there.
     let mut own = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
     let (worst, _) = common::cross_check::max_logit_difference(&path, &mut own, &prompt, 6);
     let bound = if quant == "Q8_0" { 0.15 } else { tolerance };

@@ -213,3 +213,25 @@ fn cache_grows_in_blocks_and_context_is_enforced() {
         bevy_llama_dialogue::engine::model::ModelError::TokenOutOfRange { id: 5000, .. }
     ));
 }
+
+/// Loading releases the file's mapped pages of each tensor once copied: the bytes are still
+/// there (read again from the file), and a second model loaded from the same open file computes
+/// the same logits.
+#[test]
+fn released_pages_lose_nothing() {
+    let Some(path) = common::shared_model("stories260K-Q8_0.gguf") else {
+        return;
+    };
+    let gguf = GgufFile::open(&path).unwrap();
+    let before = gguf.tensor_bytes("blk.0.attn_q.weight").unwrap().to_vec();
+    let mut first = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
+    gguf.release("blk.0.attn_q.weight");
+    gguf.release("no.such.tensor");
+    assert_eq!(gguf.tensor_bytes("blk.0.attn_q.weight").unwrap(), &before[..]);
+    let mut second = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
+    let prompt = [1, 403, 407, 261, 378];
+    assert_eq!(
+        first.forward_last(&prompt).unwrap(),
+        second.forward_last(&prompt).unwrap()
+    );
+}
