@@ -227,7 +227,10 @@ fn released_pages_lose_nothing() {
     let mut first = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
     gguf.release("blk.0.attn_q.weight");
     gguf.release("no.such.tensor");
-    assert_eq!(gguf.tensor_bytes("blk.0.attn_q.weight").unwrap(), &before[..]);
+    assert_eq!(
+        gguf.tensor_bytes("blk.0.attn_q.weight").unwrap(),
+        &before[..]
+    );
     let mut second = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
     let prompt = [1, 403, 407, 261, 378];
     assert_eq!(

@@ -150,8 +150,11 @@ impl GgufFile {
         // data: it only unmaps the pages, and any later access reads the same bytes again.
         // Bounds were checked at parse time.
         let _ = unsafe {
-            self.map
-                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, size as usize)
+            self.map.unchecked_advise_range(
+                memmap2::UncheckedAdvice::DontNeed,
+                start,
+                size as usize,
+            )
         };
         #[cfg(not(unix))]
         let _ = (start, size);

@@ -24,23 +24,9 @@ fn own_kernels() -> bool {
 }
 
 impl Linear {
-    /// Loads tensor `name`, checking it is `(rows, cols)`, then releases the file's pages of it
-    /// (the matrix holds its own copy).
+    /// Loads tensor `name`, checking it is `(rows, cols)`. The matrix holds its own copy: the
+    /// caller may then [`release`](GgufFile::release) the file's pages.
     pub(crate) fn load(
-        gguf: &GgufFile,
-        name: &str,
-        rows: usize,
-        cols: usize,
-        device: &Device,
-        own: bool,
-    ) -> Result<Self, ModelError> {
-        let linear = Self::load_copy(gguf, name, rows, cols, device, own);
-        gguf.release(name);
-        linear
-    }
-
-    /// [`load`](Self::load) without releasing the file's pages.
-    fn load_copy(
         gguf: &GgufFile,
         name: &str,
         rows: usize,
@@ -81,7 +67,13 @@ impl Linear {
     ) -> candle_core::Result<Vec<Tensor>> {
         let tiled: Option<Vec<&TiledMatrix>> = linears
             .iter()
-            .map(|l| if let Self::Tiled(w) = l { Some(w) } else { None })
+            .map(|l| {
+                if let Self::Tiled(w) = l {
+                    Some(w)
+                } else {
+                    None
+                }
+            })
             .collect();
         let Some(mats) = tiled.filter(|m| m.iter().all(|w| w.cols() == m[0].cols())) else {
             return linears.iter().map(|l| l.forward(x)).collect();

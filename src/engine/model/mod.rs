@@ -135,12 +135,20 @@ impl LlamaModel {
         check_shape("token_embd.weight", &embed_q, &[vocab.max(1), dim])?;
         let embed_q = Arc::new(embed_q);
         let output = match gguf.tensor_info("output.weight") {
-            Some(_) => Linear::load(gguf, "output.weight", vocab, dim, dev, options.own_kernels)?,
+            Some(_) => {
+                let output =
+                    Linear::load(gguf, "output.weight", vocab, dim, dev, options.own_kernels)?;
+                gguf.release("output.weight");
+                output
+            }
             // Tied embeddings: the output head reuses the token embedding.
             None => Linear::Candle(QMatMul::from_arc(embed_q.clone())?),
         };
+        // Each weight is copied (or repacked) at load: its mapped pages are released after.
         let mat = |name: String, rows: usize, cols: usize| {
-            Linear::load(gguf, &name, rows, cols, dev, options.own_kernels)
+            let linear = Linear::load(gguf, &name, rows, cols, dev, options.own_kernels);
+            gguf.release(&name);
+            linear
         };
         let norm = |name: String| -> Result<Tensor, ModelError> {
             let t = gguf.qtensor(&name, dev)?;

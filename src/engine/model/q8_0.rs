@@ -2,38 +2,16 @@
 //! including −128), eight lines per block (line `g`: values `4g..4g + 4` of each row), and
 //! `128 × Σ q_a` of each activation block subtracted from the block's integer dot product.
 
-use super::tiled::{Acts, Line, QK, ROWS, Scales, TILE, check_tile};
+use super::tiled::{Acts, Kernels, Line, QK, ROWS, Scales, TILE};
 
 /// Bytes of one Q8_0 block in a GGUF file: an f16 scale and 32 signed bytes.
 pub(super) const BLOCK_BYTES: usize = 34;
 /// 64-byte lines per block of a tile.
 pub(super) const LINES: usize = QK / 4;
 
-/// One weight tile (16 rows) times activation rows `first..first + n`.
-///
-/// # Safety
-/// The CPU must have AVX-512 F/BW/DQ/VNNI ([`super::tiled::available`]).
-#[cfg(target_arch = "x86_64")]
-pub(super) unsafe fn dot_tile(
-    quants: &[Line],
-    scales: &[Scales],
-    acts: &Acts,
-    first: usize,
-    n: usize,
-    out: &mut [[f32; ROWS]; TILE],
-) {
-    check_tile(quants, scales, acts, LINES, first, n);
-    // A constant tile size keeps the accumulators in registers.
-    // SAFETY: forwarded from the caller (CPU features); slice sizes checked above.
-    unsafe {
-        match n {
-            1 => dot_rows::<1>(quants, scales, acts, first, out),
-            2 => dot_rows::<2>(quants, scales, acts, first, out),
-            3 => dot_rows::<3>(quants, scales, acts, first, out),
-            _ => dot_rows::<4>(quants, scales, acts, first, out),
-        }
-    }
-}
+/// This format's kernel for 1 to [`TILE`] activation rows (entry `n - 1`). Each call must come
+/// from [`super::tiled`] after its size checks, on a CPU with AVX-512 F/BW/DQ/VNNI.
+pub(super) const KERNELS: Kernels = [dot_rows::<1>, dot_rows::<2>, dot_rows::<3>, dot_rows::<4>];
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni,avx2,f16c")]
@@ -56,7 +34,7 @@ unsafe fn dot_rows<const T: usize>(
         std::array::from_fn(|t| acts.sums.as_ptr().wrapping_add((first + t) * nb));
     for b in 0..nb {
         // SAFETY: block b's lines and scales lie in the tile, and block b of each activation
-        // row lies in the activations (`dot_tile` checked the sizes).
+        // row lies in the activations (`tiled::check_tile` checked the sizes).
         unsafe {
             let lines = wq.add(b * LINES);
             // Two integer chains (even and odd lines) halve the dependency on `vpdpbusd`.
@@ -91,11 +69,10 @@ unsafe fn dot_rows<const T: usize>(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-pub(super) unsafe fn dot_tile(
+unsafe fn dot_rows<const T: usize>(
     _: &[Line],
     _: &[Scales],
     _: &Acts,
-    _: usize,
     _: usize,
     _: &mut [[f32; ROWS]; TILE],
 ) {

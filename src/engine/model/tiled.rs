@@ -36,6 +36,12 @@ pub(super) struct Line(pub(super) [u8; 64]);
 /// The f16 scales (bits) of a tile's 16 rows for one block.
 pub(super) type Scales = [u16; ROWS];
 
+/// A format's kernels, one per activation tile size (entry `n - 1` multiplies one weight tile
+/// by activation rows `first..first + n`). Unsafe: they need AVX-512 F/BW/DQ/VNNI and slices
+/// that passed [`check_tile`].
+pub(super) type Kernels =
+    [unsafe fn(&[Line], &[Scales], &Acts, usize, &mut [[f32; ROWS]; TILE]); TILE];
+
 /// Whether this CPU can run the kernels.
 pub(crate) fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -66,6 +72,14 @@ impl Format {
         match self {
             Self::Q4_0 => q4_0::LINES,
             Self::Q8_0 => q8_0::LINES,
+        }
+    }
+
+    /// The format's kernels.
+    fn kernels(self) -> &'static Kernels {
+        match self {
+            Self::Q4_0 => &q4_0::KERNELS,
+            Self::Q8_0 => &q8_0::KERNELS,
         }
     }
 
@@ -112,8 +126,7 @@ impl TiledMatrix {
     /// Repacks raw GGUF bytes of `format`; `None` unless they are exactly `rows × cols` values.
     pub(crate) fn new(format: Format, rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
         let block_bytes = format.block_bytes();
-        if rows == 0 || !cols.is_multiple_of(QK) || bytes.len() != rows * cols / QK * block_bytes
-        {
+        if rows == 0 || !cols.is_multiple_of(QK) || bytes.len() != rows * cols / QK * block_bytes {
             return None;
         }
         let (nb, lines) = (cols / QK, format.lines());
@@ -177,13 +190,11 @@ impl TiledMatrix {
             for first in (0..m).step_by(TILE) {
                 let n = (m - first).min(TILE);
                 let mut out = [[0f32; ROWS]; TILE];
-                // SAFETY: `available()` was checked when the model chose this kernel.
-                unsafe {
-                    match w.format {
-                        Format::Q4_0 => q4_0::dot_tile(quants, scales, &acts, first, n, &mut out),
-                        Format::Q8_0 => q8_0::dot_tile(quants, scales, &acts, first, n, &mut out),
-                    }
-                };
+                check_tile(quants, scales, &acts, lines, first, n);
+                // SAFETY: `available()` was checked when the model chose this kernel, and the
+                // slices were checked just above. A constant tile size per kernel keeps the
+                // accumulators in registers.
+                unsafe { w.format.kernels()[n - 1](quants, scales, &acts, first, &mut out) };
                 for (t, sums) in out.iter().take(n).enumerate() {
                     for r in chunk.range.clone() {
                         chunk.set(first + t, r, sums[r - chunk.range.start]);
@@ -222,7 +233,7 @@ fn quantize_rows(x: &[f32], m: usize, cols: usize) -> Acts {
 }
 
 /// Checks the slices a kernel is handed; a failure is a bug in this module.
-pub(super) fn check_tile(
+fn check_tile(
     quants: &[Line],
     scales: &[Scales],
     acts: &Acts,
@@ -231,9 +242,12 @@ pub(super) fn check_tile(
     n: usize,
 ) {
     let nb = acts.blocks_per_row;
-    assert!(quants.len() == nb * lines && scales.len() == nb, "tile size");
     assert!(
-        (first + n) * nb <= acts.scales.len() && n <= TILE,
+        quants.len() == nb * lines && scales.len() == nb,
+        "tile size"
+    );
+    assert!(
+        (first + n) * nb <= acts.scales.len() && (1..=TILE).contains(&n),
         "activation rows"
     );
 }
