@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 dir=${1:-/tmp/bench}
 ours=./target/release/llama-dialogue
 ref="bash ${LLAMA_DIALOGUE_BENCH:-../shared/bench}/llama_cpp_bench.sh"
-vocab=${LLAMA_DIALOGUE_TEST_MODELS:-../shared/models}/ggml-vocab-llama-spm.gguf
+vocab=tests/models/ggml-vocab-llama-spm.gguf
 mkdir -p "$dir"
 make_model() { # SHAPE QUANT OUT
   [ -f "$3" ] || $ours make-test-model --shape "$1" --quant "$2" --vocab "$vocab" --out "$3" 2>&1 | tail -1

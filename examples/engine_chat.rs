@@ -1,7 +1,7 @@
 //! Talk to a GGUF model with the Bevy-free engine: load, render a chat, stream the answer.
 //!
 //! ```sh
-//! cargo run --release --example engine_chat -- ../shared/models/stories260K.gguf "Tell me about the lantern."
+//! cargo run --release --example engine_chat -- tests/models/stories260K.gguf "Tell me about the lantern."
 //! ```
 
 use std::ops::ControlFlow;
@@ -15,7 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let model = args
         .next()
-        .unwrap_or_else(|| "../shared/models/stories260K.gguf".into());
+        .unwrap_or_else(|| "tests/models/stories260K.gguf".into());
     let question = args
         .next()
         .unwrap_or_else(|| "Have you seen the lantern?".into());

@@ -2,7 +2,7 @@
 //! real model generates lines non-stop, with p50/p99/max of the frame's own work (`app.update()`).
 //!
 //! `cargo run --release --example frame_budget [-- --model M.gguf --frames 1000]`
-//! (default model: stories260K from `$LLAMA_DIALOGUE_TEST_MODELS` or `../shared/models`).
+//! (default model: the repository's `tests/models/stories260K.gguf`).
 //! The last line is `frame_budget p99_idle_ms=… p99_generating_ms=… p99_added_ms=… tokens=…`.
 
 use std::time::{Duration, Instant};
@@ -28,9 +28,7 @@ fn main() {
     let model = arg("--model")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {
-            std::env::var_os("LLAMA_DIALOGUE_TEST_MODELS")
-                .map_or_else(|| "../shared/models".into(), std::path::PathBuf::from)
-                .join("stories260K.gguf")
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/stories260K.gguf")
         });
     let frames: usize = arg("--frames")
         .and_then(|f| f.parse().ok())

@@ -63,12 +63,11 @@ fn text_of(events: &[BackendEvent]) -> String {
 
 #[test]
 fn the_same_caller_code_drives_both_backends() {
-    let mut backends: Vec<Box<dyn DialogueBackend>> = vec![Box::new(Scripted::new())];
-    if let Some(path) = common::shared_model("stories260K.gguf") {
-        backends.push(Box::new(LocalLlama::spawn(WorkerConfig::new(
-            ModelSource::path(path),
-        ))));
-    }
+    let local = LocalLlama::spawn(WorkerConfig::new(ModelSource::path(common::model(
+        "stories260K.gguf",
+    ))));
+    let mut backends: Vec<Box<dyn DialogueBackend>> =
+        vec![Box::new(Scripted::new()), Box::new(local)];
     for backend in &mut backends {
         let guard = Instant::now() + Duration::from_secs(120);
         while backend.status() == BackendStatus::Loading {

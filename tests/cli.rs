@@ -4,12 +4,14 @@ mod common;
 
 use std::process::Command;
 
+use bevy_llama_dialogue::engine::cpu::KernelLevel;
+
 fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_llama-dialogue"))
 }
 
 fn stdout_of(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
+    let out = common::output(cmd);
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
@@ -20,9 +22,7 @@ fn stdout_of(cmd: &mut Command) -> String {
 
 #[test]
 fn tokenize_json_is_exactly_one_array() {
-    let Some(vocab) = common::shared_model("ggml-vocab-llama-spm.gguf") else {
-        return;
-    };
+    let vocab = common::model("ggml-vocab-llama-spm.gguf");
     let out = stdout_of(
         cli()
             .args(["tokenize", "--json", "--model"])
@@ -58,9 +58,7 @@ fn tokenize_json_is_exactly_one_array() {
 
 #[test]
 fn generate_json_is_exactly_one_object_matching_llama_cpp() {
-    let Some(model) = common::shared_model("stories260K.gguf") else {
-        return;
-    };
+    let model = common::model("stories260K.gguf");
     let out = stdout_of(
         cli()
             .args([
@@ -92,9 +90,7 @@ fn generate_json_is_exactly_one_object_matching_llama_cpp() {
 
 #[test]
 fn generate_streams_text() {
-    let Some(model) = common::shared_model("stories260K.gguf") else {
-        return;
-    };
+    let model = common::model("stories260K.gguf");
     let out = stdout_of(
         cli()
             .args([
@@ -154,16 +150,13 @@ fn make_test_model_then_inspect_and_generate() {
 
 #[test]
 fn errors_are_clear_and_exit_non_zero() {
-    let out = cli()
-        .args([
-            "generate",
-            "--prompt",
-            "hi",
-            "--model",
-            "/nonexistent/m.gguf",
-        ])
-        .output()
-        .unwrap();
+    let out = common::output(cli().args([
+        "generate",
+        "--prompt",
+        "hi",
+        "--model",
+        "/nonexistent/m.gguf",
+    ]));
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("model file /nonexistent/m.gguf not found")
@@ -171,33 +164,27 @@ fn errors_are_clear_and_exit_non_zero() {
     let dir = common::temp_dir("cli-err");
     let bogus = dir.join("notes.gguf");
     std::fs::write(&bogus, "these are my notes").unwrap();
-    let out = cli()
-        .args(["inspect", "--model"])
-        .arg(&bogus)
-        .output()
-        .unwrap();
+    let out = common::output(cli().args(["inspect", "--model"]).arg(&bogus));
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a GGUF file"));
-    let out = cli()
-        .args([
-            "make-test-model",
-            "--shape",
-            "huge",
-            "--quant",
-            "q4_0",
-            "--out",
-        ])
-        .arg(dir.join("x.gguf"))
-        .output()
-        .unwrap();
+    let out = common::output(
+        cli()
+            .args([
+                "make-test-model",
+                "--shape",
+                "huge",
+                "--quant",
+                "q4_0",
+                "--out",
+            ])
+            .arg(dir.join("x.gguf")),
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown shape `huge`"));
 }
 
 #[test]
 fn bench_json_is_exactly_one_object_with_the_documented_fields() {
-    let Some(model) = common::shared_model("stories260K.gguf") else {
-        return;
-    };
+    let model = common::model("stories260K.gguf");
     let out = stdout_of(
         cli()
             .args([
@@ -226,4 +213,6 @@ fn bench_json_is_exactly_one_object_with_the_documented_fields() {
         assert!(v[field].as_f64().is_some_and(|x| x > 0.0), "{field}: {v}");
     }
     assert!(v["model"].as_str().unwrap().ends_with("stories260K.gguf"));
+    let level: KernelLevel = v["kernels"].as_str().unwrap().parse().unwrap();
+    assert_eq!(level, KernelLevel::best(), "{v}");
 }

@@ -10,18 +10,15 @@ use bevy_llama_dialogue::engine::llama::Llama;
 use bevy_llama_dialogue::engine::model::ModelOptions;
 use bevy_llama_dialogue::engine::sampler::SamplingParams;
 
-fn stories(max_context: Option<usize>) -> Option<Llama> {
-    let path = common::shared_model("stories260K.gguf")?;
-    Some(
-        Llama::load(
-            path,
-            &ModelOptions {
-                max_context,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
+fn stories(max_context: Option<usize>) -> Llama {
+    Llama::load(
+        common::model("stories260K.gguf"),
+        &ModelOptions {
+            max_context,
+            ..Default::default()
+        },
     )
+    .unwrap()
 }
 
 fn greedy(n: usize) -> SamplingParams {
@@ -47,7 +44,7 @@ const LLAMA_CPP_TEXT: &str =
 
 #[test]
 fn streamed_chunks_add_up_to_the_text() {
-    let Some(mut l) = stories(None) else { return };
+    let mut l = stories(None);
     let (g, chunks) = run(&mut l, "Once upon a time", &greedy(20));
     assert_eq!(g.finish, FinishReason::MaxTokens);
     assert_eq!(g.tokens.len(), 20);
@@ -58,7 +55,7 @@ fn streamed_chunks_add_up_to_the_text() {
 
 #[test]
 fn stop_string_across_tokens_is_not_leaked() {
-    let Some(mut l) = stories(None) else { return };
+    let mut l = stories(None);
     let params = SamplingParams {
         stop: vec!["girl named".into()],
         ..greedy(40)
@@ -71,7 +68,7 @@ fn stop_string_across_tokens_is_not_leaked() {
 
 #[test]
 fn end_token_stops_without_being_emitted() {
-    let Some(mut l) = stories(None) else { return };
+    let mut l = stories(None);
     let prompt = l.tokenizer.encode("Once upon a time", true);
     // Treat "." (id 426 in this vocabulary) as an end token.
     let opts = GenerateOptions {
@@ -94,7 +91,7 @@ fn end_token_stops_without_being_emitted() {
 
 #[test]
 fn cancel_takes_effect_before_the_next_token() {
-    let Some(mut l) = stories(None) else { return };
+    let mut l = stories(None);
     let mut seen = 0;
     let g = l
         .complete("Once upon a time", &greedy(64), &mut |_| {
@@ -112,9 +109,7 @@ fn cancel_takes_effect_before_the_next_token() {
 
 #[test]
 fn context_full_ends_generation_cleanly() {
-    let Some(mut l) = stories(Some(20)) else {
-        return;
-    };
+    let mut l = stories(Some(20));
     let (g, _) = run(&mut l, "Once upon a time", &greedy(100));
     assert_eq!(g.finish, FinishReason::ContextFull);
     // 5 prompt + 15 generated positions fill the 20; the 16th token is predicted from the last
@@ -131,7 +126,7 @@ fn context_full_ends_generation_cleanly() {
 
 #[test]
 fn seeded_sampling_is_deterministic() {
-    let Some(mut l) = stories(None) else { return };
+    let mut l = stories(None);
     let p = |seed| SamplingParams {
         seed: Some(seed),
         max_tokens: 40,
@@ -146,7 +141,7 @@ fn seeded_sampling_is_deterministic() {
 
 #[test]
 fn follow_up_prefills_only_new_tokens_with_identical_output() {
-    let Some(mut l) = stories(None) else { return };
+    let mut l = stories(None);
     let first = run(&mut l, "Once upon a time", &greedy(16)).0;
     assert_eq!(first.stats.cached_tokens, 0);
     let follow = format!("Once upon a time{} Then the dog", first.text);
@@ -157,7 +152,7 @@ fn follow_up_prefills_only_new_tokens_with_identical_output() {
         "cached {} of {prompt_len}",
         reused.stats.cached_tokens
     );
-    let mut fresh = stories(None).unwrap();
+    let mut fresh = stories(None);
     let scratch = run(&mut fresh, &follow, &greedy(24)).0;
     assert_eq!(scratch.stats.cached_tokens, 0);
     assert_eq!(reused.tokens, scratch.tokens);

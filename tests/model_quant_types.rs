@@ -1,9 +1,10 @@
 //! Random-weight models written by `make-test-model` in every supported tensor type load, and
-//! their logits equal candle-transformers' `quantized_llama` on the same file. These need no
-//! shared files, so they always run.
+//! their logits equal candle-transformers' `quantized_llama` on the same file, at every kernel
+//! level this CPU supports.
 
 mod common;
 
+use bevy_llama_dialogue::engine::cpu::KernelLevel;
 use bevy_llama_dialogue::engine::gguf::{GgufFile, TensorType};
 use bevy_llama_dialogue::engine::model::{LlamaModel, ModelOptions};
 use bevy_llama_dialogue::engine::synth::{ModelShape, TestModelSpec, write_test_model};
@@ -25,7 +26,7 @@ fn check(quant: &str, tolerance: f32) {
     let prompt = [1, 300, 301, 302, 400, 17, 90];
     // Our forward with candle's kernels: equal to candle-transformers up to float rounding.
     let candle_kernels = ModelOptions {
-        own_kernels: false,
+        kernels: Some(KernelLevel::Generic),
         ..ModelOptions::default()
     };
     let mut ours = LlamaModel::load(&gguf, &candle_kernels).unwrap();
@@ -34,17 +35,25 @@ fn check(quant: &str, tolerance: f32) {
     eprintln!("{quant}: max |logit| {spread:.3}, max difference vs candle-transformers {worst:e}");
     assert!(spread > 0.1, "logits are not trivially zero");
     assert!(worst <= tolerance, "{quant}: {worst} > {tolerance}");
-    // With our own kernels (Q4_0, Q8_0 on AVX-512 VNNI): Q4_0 follows candle's generic kernel
-    // to rounding; for Q8_0 at this width candle switches to a repacked kernel that quantizes
-    // activations more coarsely than llama.cpp (ours is closer to the exact product, see the
-    // `q8_0::at_least_as_accurate_as_candle` unit test), so the bound is looser there.
-    let mut own = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
-    let (worst, _) = common::cross_check::max_logit_difference(&path, &mut own, &prompt, 6);
-    let bound = if quant == "Q8_0" { 0.15 } else { tolerance };
-    assert!(
-        worst <= bound,
-        "{quant} with our kernels: {worst} > {bound}"
-    );
+    // With our own kernels at each level: Q4_0 follows candle's generic kernel to rounding;
+    // for Q8_0 at this width candle switches to a repacked kernel that quantizes activations
+    // more coarsely than llama.cpp (ours is closer to the exact product, see the
+    // `kernel_tests::at_least_as_accurate_as_candle` unit test), so the bound is looser there.
+    let levels = KernelLevel::ALL.into_iter().filter(|l| l.is_supported());
+    for level in levels.filter(|&l| l != KernelLevel::Generic) {
+        let options = ModelOptions {
+            kernels: Some(level),
+            ..ModelOptions::default()
+        };
+        let mut own = LlamaModel::load(&gguf, &options).unwrap();
+        assert_eq!(own.kernel_level(), level);
+        let (worst, _) = common::cross_check::max_logit_difference(&path, &mut own, &prompt, 6);
+        let bound = if quant == "Q8_0" { 0.15 } else { tolerance };
+        assert!(
+            worst <= bound,
+            "{quant} with our {level} kernels: {worst} > {bound}"
+        );
+    }
 }
 
 #[test]

@@ -8,12 +8,12 @@ use bevy_llama_dialogue::engine::gguf::GgufFile;
 use bevy_llama_dialogue::engine::model::{LlamaModel, LogitsFor, ModelOptions};
 use bevy_llama_dialogue::engine::tokenizer::Tokenizer;
 
-fn open(name: &str) -> Option<(GgufFile, LlamaModel, Tokenizer)> {
-    let path = common::shared_model(name)?;
+fn open(name: &str) -> (GgufFile, LlamaModel, Tokenizer) {
+    let path = common::model(name);
     let gguf = GgufFile::open(&path).unwrap();
     let model = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();
     let tok = Tokenizer::from_gguf(&gguf).unwrap();
-    Some((gguf, model, tok))
+    (gguf, model, tok)
 }
 
 fn argmax(v: &[f32]) -> u32 {
@@ -39,9 +39,7 @@ fn greedy(model: &mut LlamaModel, prompt: &[u32], n: usize) -> Vec<u32> {
 
 #[test]
 fn greedy_continuation_equals_llama_cpp() {
-    let Some((_, mut model, tok)) = open("stories260K.gguf") else {
-        return;
-    };
+    let (_, mut model, tok) = open("stories260K.gguf");
     let reference = common::reference();
     let r = &reference["greedy_stories260K"];
     let prompt = tok.encode(r["prompt"].as_str().unwrap(), true);
@@ -63,9 +61,7 @@ fn greedy_continuation_equals_llama_cpp() {
 
 /// Logits of every step of a prompt + greedy continuation, ours vs candle-transformers'.
 fn compare_with_candle_transformers(name: &str, tolerance: f32) {
-    let Some((_, mut ours, tok)) = open(name) else {
-        return;
-    };
+    let (_, mut ours, tok) = open(name);
     let prompt = tok.encode("Once upon a time, a little dog", true);
     let path = common::models_dir().join(name);
     let (worst, _) = common::cross_check::max_logit_difference(&path, &mut ours, &prompt, 12);
@@ -93,9 +89,7 @@ fn logits_equal_candle_transformers_q4_0() {
 
 #[test]
 fn all_position_logits_match_one_at_a_time() {
-    let Some((_, mut model, tok)) = open("stories260K.gguf") else {
-        return;
-    };
+    let (_, mut model, tok) = open("stories260K.gguf");
     let prompt = tok.encode("The cat sat on the mat and looked at the bird.", true);
     let all = model.forward(&prompt, LogitsFor::All).unwrap();
     assert_eq!(all.dims(), &[prompt.len(), model.vocab_size()]);
@@ -114,9 +108,7 @@ fn all_position_logits_match_one_at_a_time() {
 
 #[test]
 fn truncate_and_reprefill_equals_from_scratch() {
-    let Some((_, mut model, tok)) = open("stories260K.gguf") else {
-        return;
-    };
+    let (_, mut model, tok) = open("stories260K.gguf");
     let prompt = tok.encode("Once upon a time", true);
     let scratch = greedy(&mut model, &prompt, 40);
     // Generate something else, then cut back to the prompt and generate again.
@@ -144,9 +136,7 @@ fn truncate_and_reprefill_equals_from_scratch() {
 
 #[test]
 fn snapshot_restore_equals_from_scratch() {
-    let Some((_, mut model, tok)) = open("stories260K.gguf") else {
-        return;
-    };
+    let (_, mut model, tok) = open("stories260K.gguf");
     let prefix = tok.encode("Once upon a time, there was a big dog.", true);
     model.forward_last(&prefix).unwrap();
     let snap = model.snapshot(prefix.len()).unwrap();
@@ -172,9 +162,7 @@ fn snapshot_restore_equals_from_scratch() {
 
 #[test]
 fn cache_grows_in_blocks_and_context_is_enforced() {
-    let Some(path) = common::shared_model("stories260K.gguf") else {
-        return;
-    };
+    let path = common::model("stories260K.gguf");
     let gguf = GgufFile::open(&path).unwrap();
     let mut model = LlamaModel::load(
         &gguf,
@@ -219,9 +207,7 @@ fn cache_grows_in_blocks_and_context_is_enforced() {
 /// the same logits.
 #[test]
 fn released_pages_lose_nothing() {
-    let Some(path) = common::shared_model("stories260K-Q8_0.gguf") else {
-        return;
-    };
+    let path = common::model("stories260K-Q8_0.gguf");
     let gguf = GgufFile::open(&path).unwrap();
     let before = gguf.tensor_bytes("blk.0.attn_q.weight").unwrap().to_vec();
     let mut first = LlamaModel::load(&gguf, &ModelOptions::default()).unwrap();

@@ -13,9 +13,7 @@ use common::app::*;
 
 #[test]
 fn a_real_model_streams_a_free_chat_line() {
-    let Some(model) = common::shared_model("stories260K.gguf") else {
-        return;
-    };
+    let model = common::model("stories260K.gguf");
     let mut app = app(
         LlamaDialoguePlugin {
             model: ModelSource::path(model),

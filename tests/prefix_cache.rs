@@ -6,24 +6,24 @@ use bevy_llama_dialogue::engine::gguf::GgufFile;
 use bevy_llama_dialogue::engine::model::{KvSnapshot, LlamaModel, ModelOptions};
 use bevy_llama_dialogue::engine::worker::PrefixCache;
 
-fn snapshots() -> Option<(KvSnapshot, KvSnapshot, KvSnapshot)> {
-    let path = common::shared_model("stories260K.gguf")?;
+fn snapshots() -> (KvSnapshot, KvSnapshot, KvSnapshot) {
+    let path = common::model("stories260K.gguf");
     let mut m = LlamaModel::load(&GgufFile::open(path).unwrap(), &ModelOptions::default()).unwrap();
     let mut snap = |tokens: &[u32]| {
         m.clear_cache();
         m.forward_last(tokens).unwrap();
         m.snapshot(tokens.len()).unwrap()
     };
-    Some((
+    (
         snap(&[1, 10, 11, 12, 13, 14, 15, 16]),
         snap(&[1, 20, 21, 22, 23, 24, 25, 26]),
         snap(&[1, 10, 11, 12, 13, 30, 31, 32]),
-    ))
+    )
 }
 
 #[test]
 fn least_recently_used_is_evicted_within_the_budget() {
-    let Some((a, b, c)) = snapshots() else { return };
+    let (a, b, c) = snapshots();
     let size = a.size_bytes();
     assert_eq!(size, b.size_bytes());
     let mut cache = PrefixCache::new(2 * size);
@@ -50,7 +50,7 @@ fn least_recently_used_is_evicted_within_the_budget() {
 
 #[test]
 fn best_match_is_the_longest_common_prefix() {
-    let Some((a, b, c)) = snapshots() else { return };
+    let (a, b, c) = snapshots();
     let mut cache = PrefixCache::new(usize::MAX);
     for s in [a, b, c] {
         cache.insert(s);

@@ -61,9 +61,7 @@ fn bundled_stories_are_clean() {
 
 #[test]
 fn bundled_story_fits_llama2_context_by_the_real_tokenizer() {
-    let Some(vocab) = common::shared_model("ggml-vocab-llama-spm.gguf") else {
-        return;
-    };
+    let vocab = common::model("ggml-vocab-llama-spm.gguf");
     let counter = ModelCounter::open(&vocab).unwrap();
     assert_eq!(counter.context(), Some(4096));
     let b = StoryBundle::load(Path::new("stories/lantern.story.ron"), &counter)
@@ -78,9 +76,7 @@ fn bundled_story_fits_llama2_context_by_the_real_tokenizer() {
 fn budget_lint_uses_the_models_context() {
     // stories260K has a 2048-token context (LLaMA-2: 4096). A tutorial with a 40-turn history
     // window fits the default 4096 but not this model, and the lint says so.
-    let Some(model) = common::shared_model("stories260K.gguf") else {
-        return;
-    };
+    let model = common::model("stories260K.gguf");
     let dir = common::temp_dir("budget-lint");
     std::fs::create_dir_all(dir.join("personas")).unwrap();
     std::fs::copy(
@@ -111,10 +107,7 @@ fn budget_lint_uses_the_models_context() {
 #[test]
 fn check_cli_exit_status_and_json() {
     let exe = env!("CARGO_BIN_EXE_llama-dialogue");
-    let ok = std::process::Command::new(exe)
-        .args(["check", "stories/"])
-        .output()
-        .unwrap();
+    let ok = common::output(std::process::Command::new(exe).args(["check", "stories/"]));
     assert!(
         ok.status.success(),
         "{}",
@@ -123,14 +116,11 @@ fn check_cli_exit_status_and_json() {
     let out = String::from_utf8_lossy(&ok.stdout);
     assert!(out.contains("checked 2 stories and 4 personas"), "{out}");
 
-    let bad = std::process::Command::new(exe)
-        .args([
-            "check",
-            "--json",
-            "tests/fixtures/bad/07_unknown_target.story.ron",
-        ])
-        .output()
-        .unwrap();
+    let bad = common::output(std::process::Command::new(exe).args([
+        "check",
+        "--json",
+        "tests/fixtures/bad/07_unknown_target.story.ron",
+    ]));
     assert_eq!(bad.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
     assert_eq!(v["errors"], 1);

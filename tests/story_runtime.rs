@@ -24,13 +24,15 @@ fn option_texts(beat: &Beat) -> Vec<String> {
 
 /// Advances over lines, using fallbacks for generated lines, until a choice/input/ending.
 fn run_to_input(rt: &mut StoryRuntime) -> Beat {
-    loop {
+    // Bounded, so that a story that loops on lines fails the test instead of hanging it.
+    for _ in 0..10_000 {
         match rt.beat().unwrap() {
             Beat::Line { .. } => rt.advance().unwrap(),
             Beat::Generate(req) => rt.finish_line(&req.fallback).unwrap(),
             other => return other,
         }
     }
+    panic!("10000 lines without a choice, an input or an ending");
 }
 
 #[test]

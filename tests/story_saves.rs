@@ -14,13 +14,15 @@ fn bundle(path: &str) -> Arc<StoryBundle> {
 }
 
 fn advance_to_choice(rt: &mut StoryRuntime) {
-    loop {
+    // Bounded, so that a story that loops on lines fails the test instead of hanging it.
+    for _ in 0..10_000 {
         match rt.beat().unwrap() {
             Beat::Line { .. } => rt.advance().unwrap(),
             Beat::Generate(r) => rt.finish_line(&r.fallback).unwrap(),
             _ => return,
         }
     }
+    panic!("10000 lines without a choice, an input or an ending");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Hard tokenizer cases (whitespace runs, emoji, CJK, byte-name look-alikes, NBSP, ...) and chat
-//! templates, against llama.cpp's `llama-tokenize` (fixture: tests/fixtures/llama_cpp_tokenize_extra.json,
+//! templates, against llama.cpp's `llama-tokenize` (fixture: tests/models/llama_cpp_tokenize_extra.json,
 //! generated with the command recorded in it).
 
 mod common;
@@ -9,12 +9,11 @@ use bevy_llama_dialogue::engine::gguf::GgufFile;
 use bevy_llama_dialogue::engine::tokenizer::Tokenizer;
 
 fn fixture() -> serde_json::Value {
-    serde_json::from_str(include_str!("fixtures/llama_cpp_tokenize_extra.json")).unwrap()
+    serde_json::from_str(include_str!("models/llama_cpp_tokenize_extra.json")).unwrap()
 }
 
-fn tokenizer(file: &str) -> Option<Tokenizer> {
-    let path = common::shared_model(file)?;
-    Some(Tokenizer::from_gguf(&GgufFile::open(path).unwrap()).unwrap())
+fn tokenizer(file: &str) -> Tokenizer {
+    Tokenizer::from_gguf(&GgufFile::open(common::model(file)).unwrap()).unwrap()
 }
 
 fn ids(v: &serde_json::Value) -> Vec<u32> {
@@ -22,7 +21,7 @@ fn ids(v: &serde_json::Value) -> Vec<u32> {
 }
 
 fn check_text_cases(file: &str) {
-    let Some(tok) = tokenizer(file) else { return };
+    let tok = tokenizer(file);
     let f = fixture();
     let cases = f["vocabs"][file]["text"].as_array().unwrap();
     for case in cases {
@@ -66,9 +65,7 @@ fn conversation() -> Vec<ChatMessage> {
 
 #[test]
 fn llama2_chat_template_equals_llama_cpp_and_meta() {
-    let Some(tok) = tokenizer("ggml-vocab-llama-spm.gguf") else {
-        return;
-    };
+    let tok = tokenizer("ggml-vocab-llama-spm.gguf");
     let f = fixture();
     let want = &f["vocabs"]["ggml-vocab-llama-spm.gguf"]["chat_parse_special"]["llama2"];
     let got = ChatTemplate::Llama2.render(&tok, &conversation()).unwrap();
@@ -93,9 +90,7 @@ fn llama2_chat_template_equals_llama_cpp_and_meta() {
 
 #[test]
 fn zephyr_and_plain_templates_equal_llama_cpp() {
-    let Some(tok) = tokenizer("ggml-vocab-llama-spm.gguf") else {
-        return;
-    };
+    let tok = tokenizer("ggml-vocab-llama-spm.gguf");
     let f = fixture();
     let cases = &f["vocabs"]["ggml-vocab-llama-spm.gguf"]["chat_parse_special"];
     let zephyr = vec![
@@ -121,9 +116,7 @@ fn zephyr_and_plain_templates_equal_llama_cpp() {
 
 #[test]
 fn hostile_content_stays_text_in_every_template() {
-    let Some(tok) = tokenizer("ggml-vocab-llama-spm.gguf") else {
-        return;
-    };
+    let tok = tokenizer("ggml-vocab-llama-spm.gguf");
     let msgs = vec![
         ChatMessage::new(Role::System, "Be kind."),
         ChatMessage::new(
@@ -142,9 +135,7 @@ fn hostile_content_stays_text_in_every_template() {
 
 #[test]
 fn template_order_rules_and_detection() {
-    let Some(tok) = tokenizer("ggml-vocab-llama-spm.gguf") else {
-        return;
-    };
+    let tok = tokenizer("ggml-vocab-llama-spm.gguf");
     let user_last = [
         ChatMessage::new(Role::User, "a"),
         ChatMessage::new(Role::Assistant, "b"),

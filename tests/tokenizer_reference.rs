@@ -1,19 +1,18 @@
 //! The tokenizer reproduces llama.cpp's token ids on the real LLaMA-2 vocabulary and on
-//! stories260K's 512-token vocabulary (expectations from `../shared/models/REFERENCE.md`).
+//! stories260K's 512-token vocabulary (expectations from `tests/models/REFERENCE.md`).
 
 mod common;
 
 use bevy_llama_dialogue::engine::gguf::GgufFile;
 use bevy_llama_dialogue::engine::tokenizer::Tokenizer;
 
-fn tokenizer(file: &str) -> Option<Tokenizer> {
-    let path = common::shared_model(file)?;
-    let gguf = GgufFile::open(path).expect("open vocab");
-    Some(Tokenizer::from_gguf(&gguf).expect("build tokenizer"))
+fn tokenizer(file: &str) -> Tokenizer {
+    let gguf = GgufFile::open(common::model(file)).expect("open vocab");
+    Tokenizer::from_gguf(&gguf).expect("build tokenizer")
 }
 
 fn check_vocab(file: &str) {
-    let Some(tok) = tokenizer(file) else { return };
+    let tok = tokenizer(file);
     let reference = common::reference();
     let cases = reference["vocabs"][file].as_array().expect("cases");
     assert!(cases.len() >= 10);

@@ -43,8 +43,10 @@ impl Default for BenchConfig {
 pub struct BenchReport {
     /// The model file.
     pub model: String,
-    /// Compute threads.
+    /// Compute threads (the size of the pool the benchmark ran in).
     pub threads: usize,
+    /// The kernel level the model used (`avx512`, `avx2`, `generic`).
+    pub kernels: String,
     /// Prompt processing, tokens per second.
     pub prompt_tok_s: f64,
     /// Decode, tokens per second.
@@ -133,7 +135,8 @@ pub fn run(
     }
     Ok(BenchReport {
         model: model.to_owned(),
-        threads: candle_core::utils::get_num_threads(),
+        threads: rayon::current_num_threads(),
+        kernels: llama.model.kernel_level().to_string(),
         prompt_tok_s: mean(&prompt_rates),
         decode_tok_s: mean(&decode_rates),
         ttft_cold_ms: mean(&cold),

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod gguf;
 pub mod llama;
 pub mod model;
+pub mod pool;
 pub mod sampler;
 pub mod source;
 pub mod stop;

@@ -5,33 +5,69 @@
 pub mod app;
 pub mod cross_check;
 
+use std::collections::HashSet;
+use std::io::Read;
 use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
-/// The folder of real test models: `$LLAMA_DIALOGUE_TEST_MODELS`, else `../shared/models`.
+use sha2::{Digest, Sha256};
+
+/// The repository's folder of test models (provenance and sums in its README).
+const IN_REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models");
+
+/// The folder the test models are read from: `$LLAMA_DIALOGUE_TEST_MODELS`, else `tests/models`.
 pub fn models_dir() -> PathBuf {
-    match std::env::var_os("LLAMA_DIALOGUE_TEST_MODELS") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/models"),
-    }
+    std::env::var_os("LLAMA_DIALOGUE_TEST_MODELS").map_or_else(|| IN_REPO.into(), PathBuf::from)
 }
 
-/// The path of a shared test model, or `None` after printing a loud skip notice.
-pub fn shared_model(name: &str) -> Option<PathBuf> {
+/// The sha256 the repository lists for `name` in `tests/models/SHA256SUMS`.
+fn expected_sha256(name: &str) -> String {
+    let sums = include_str!("../models/SHA256SUMS");
+    sums.lines()
+        .filter_map(|line| line.split_once("  "))
+        .find(|(_, file)| *file == name)
+        .map(|(sum, _)| sum.to_owned())
+        .unwrap_or_else(|| panic!("{name} is not listed in tests/models/SHA256SUMS"))
+}
+
+/// The path of test model `name`, after checking its sha256 (once per test binary). A missing
+/// or changed file fails the calling test with a message that names it: tests never skip.
+#[track_caller]
+pub fn model(name: &str) -> PathBuf {
+    static CHECKED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
     let path = models_dir().join(name);
-    if path.is_file() {
-        Some(path)
-    } else {
-        eprintln!(
-            "\n*** SKIPPED: test model {} not found. Set LLAMA_DIALOGUE_TEST_MODELS to the folder holding {name}. ***\n",
-            path.display()
-        );
-        None
+    let checked = CHECKED.get_or_init(Default::default);
+    if checked.lock().unwrap().contains(&path) {
+        return path;
     }
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "test model {} cannot be read ({e}); it ships in tests/models \
+             (LLAMA_DIALOGUE_TEST_MODELS may point to another folder holding it)",
+            path.display()
+        )
+    });
+    let got: String = Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let want = expected_sha256(name);
+    assert_eq!(
+        got,
+        want,
+        "test model {} is not the file the tests expect (sha256 {got}, want {want}: \
+         see tests/models/README.md)",
+        path.display()
+    );
+    checked.lock().unwrap().insert(path.clone());
+    path
 }
 
-/// The llama.cpp reference outputs (copied from `../shared/models/REFERENCE.md`).
+/// The llama.cpp reference outputs (`tests/models/llama_cpp_reference.json`).
 pub fn reference() -> serde_json::Value {
-    let text = include_str!("../fixtures/llama_cpp_reference.json");
+    let text = include_str!("../models/llama_cpp_reference.json");
     serde_json::from_str(text).expect("fixture is valid JSON")
 }
 
@@ -42,4 +78,46 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir
+}
+
+/// How long a test waits on something that can only fail by hanging (a child process, a
+/// channel, a thread): minutes, so it never fails a slow run, only a hung one.
+pub const HANG_GUARD: Duration = Duration::from_secs(600);
+
+/// `cmd.output()` (stdin closed, stdout and stderr captured), except that a command still
+/// running after [`HANG_GUARD`] is killed and fails the test instead of hanging it.
+#[track_caller]
+pub fn output(cmd: &mut Command) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = Instant::now() + HANG_GUARD;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still ran after {HANG_GUARD:?}: killed (a hang)");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
 }

@@ -25,9 +25,9 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run_cli(args: Args) -> CliResult {
-    candle_core::Device::Cpu
-        .with_context(|| bench(args))
+pub fn run_cli(args: Args, threads: Option<usize>) -> CliResult {
+    crate::compute_pool(threads)?
+        .install(|| bench(args))
         .map_err(|e| e.to_string().into())
 }
 
@@ -46,6 +46,7 @@ fn bench(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     } else {
         println!("model:        {}", report.model);
         println!("threads:      {}", report.threads);
+        println!("kernels:      {}", report.kernels);
         println!(
             "prompt:       {:.1} tokens/s ({} tokens)",
             report.prompt_tok_s, report.prompt_tokens

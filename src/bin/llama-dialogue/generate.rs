@@ -59,10 +59,10 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> CliResult {
-    // candle's warm thread pool for the whole run (its many short parallel sections reuse it).
-    candle_core::Device::Cpu
-        .with_context(|| run_in_pool(args))
+pub fn run(args: Args, threads: Option<usize>) -> CliResult {
+    // One warm pool for the whole run (a forward pass has many short parallel sections).
+    crate::compute_pool(threads)?
+        .install(|| run_in_pool(args))
         .map_err(|e| e.to_string().into())
 }
 

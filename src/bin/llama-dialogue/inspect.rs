@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use bevy_llama_dialogue::engine::chat::ChatTemplate;
 use bevy_llama_dialogue::engine::config::LlamaConfig;
-use bevy_llama_dialogue::engine::cpu::compiled_features;
+use bevy_llama_dialogue::engine::cpu::{KernelLevel, compiled_features};
 use bevy_llama_dialogue::engine::gguf::{GgufFile, MetadataExt};
 use bevy_llama_dialogue::engine::tokenizer::Tokenizer;
 use serde::Serialize;
@@ -37,6 +37,10 @@ struct Report {
     tensor_types: BTreeMap<String, usize>,
     weight_bytes: u64,
     cpu_features: Vec<&'static str>,
+    /// The kernel level a model loads with here (`LLAMA_DIALOGUE_CPU`, else the best).
+    kernels: String,
+    /// Every level this CPU supports.
+    kernel_levels: Vec<&'static str>,
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -71,6 +75,12 @@ pub fn run(args: Args) -> CliResult {
         tensor_types,
         weight_bytes: gguf.tensors().iter().filter_map(|t| t.byte_size()).sum(),
         cpu_features: compiled_features(),
+        kernels: KernelLevel::choose(None).map_or_else(|e| e.to_string(), |l| l.to_string()),
+        kernel_levels: KernelLevel::ALL
+            .into_iter()
+            .filter(|l| l.is_supported())
+            .map(KernelLevel::name)
+            .collect(),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
@@ -119,5 +129,10 @@ pub fn run(args: Args) -> CliResult {
     );
     println!("weights:         {:.1} MiB", mib(report.weight_bytes));
     println!("cpu features:    {}", report.cpu_features.join(" "));
+    println!(
+        "kernels:         {} (this CPU supports: {})",
+        report.kernels,
+        report.kernel_levels.join(", ")
+    );
     Ok(())
 }

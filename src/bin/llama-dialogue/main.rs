@@ -12,13 +12,15 @@ mod tokenize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bevy_llama_dialogue::engine::pool::{ComputePool, PoolError};
 use clap::{Parser, Subcommand};
 
 /// Local LLaMA-2 dialogue engine tools.
 #[derive(Parser)]
 #[command(name = "llama-dialogue", version, about)]
 struct Cli {
-    /// Compute threads (default: all cores). Sets RAYON_NUM_THREADS for candle.
+    /// Compute threads (default: the physical cores for `generate` and `bench`, one fewer for
+    /// `play` and `transcript`, as a game's worker gets).
     #[arg(long, global = true)]
     threads: Option<usize>,
     #[command(subcommand)]
@@ -55,21 +57,22 @@ struct ModelArg {
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The compute pool of `generate` and `bench`: `--threads`, else the physical cores.
+fn compute_pool(threads: Option<usize>) -> Result<ComputePool, PoolError> {
+    ComputePool::new(threads.unwrap_or_else(num_cpus::get_physical))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(n) = cli.threads {
-        // SAFETY: nothing else runs yet; candle reads this once, when its pools start.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", n.max(1).to_string()) };
-    }
     let result = match cli.command {
         Command::Inspect(a) => inspect::run(a),
         Command::Tokenize(a) => tokenize::run(a),
-        Command::Generate(a) => generate::run(a),
+        Command::Generate(a) => generate::run(a, cli.threads),
         Command::MakeTestModel(a) => make_model::run(a),
-        Command::Bench(a) => bench::run_cli(a),
+        Command::Bench(a) => bench::run_cli(a, cli.threads),
         Command::Check(a) => check::run(a),
-        Command::Play(a) => play::play(a),
-        Command::Transcript(a) => play::transcript(a),
+        Command::Play(a) => play::play(a, cli.threads),
+        Command::Transcript(a) => play::transcript(a, cli.threads),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -42,12 +42,17 @@ fn session(
     story: &Path,
     model: Option<&Path>,
     seed: u64,
+    threads: Option<usize>,
 ) -> Result<Session, Box<dyn std::error::Error>> {
     let bundle =
         StoryBundle::load(story, &Estimate).map_err(|d| format!("{d}the story has errors"))?;
     let runtime = StoryRuntime::new(Arc::new(bundle))?;
     let backend: Box<dyn DialogueBackend> = match model {
-        Some(m) => Box::new(LocalLlama::spawn(WorkerConfig::new(ModelSource::path(m)))),
+        Some(m) => {
+            let mut config = WorkerConfig::new(ModelSource::path(m));
+            config.threads = threads;
+            Box::new(LocalLlama::spawn(config))
+        }
         None => Box::new(Scripted::new()),
     };
     let mut s = Session::new(runtime, backend);
@@ -160,8 +165,8 @@ fn drive(
     }
 }
 
-pub fn play(args: PlayArgs) -> CliResult {
-    let mut s = session(&args.story, args.model.as_deref(), args.seed)?;
+pub fn play(args: PlayArgs, threads: Option<usize>) -> CliResult {
+    let mut s = session(&args.story, args.model.as_deref(), args.seed, threads)?;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut input = || {
@@ -176,7 +181,7 @@ pub fn play(args: PlayArgs) -> CliResult {
     Ok(())
 }
 
-pub fn transcript(args: TranscriptArgs) -> CliResult {
+pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
     let text = std::fs::read_to_string(&args.inputs)
         .map_err(|e| format!("{}: {e}", args.inputs.display()))?;
     let mut inputs = text
@@ -186,7 +191,7 @@ pub fn transcript(args: TranscriptArgs) -> CliResult {
         .map(str::to_owned)
         .collect::<Vec<_>>()
         .into_iter();
-    let mut s = session(&args.story, args.model.as_deref(), args.seed)?;
+    let mut s = session(&args.story, args.model.as_deref(), args.seed, threads)?;
     let mut stdout = std::io::stdout();
     let ended = drive(&mut s, &mut || inputs.next(), &mut stdout, true)?;
     if !ended {

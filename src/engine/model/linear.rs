@@ -1,11 +1,11 @@
-//! A weight matrix and the kernel that multiplies by it: our Q4_0 and Q8_0 kernels where the
-//! CPU allows, candle's `QMatMul` otherwise.
+//! A weight matrix and the kernel that multiplies by it: our Q4_0 and Q8_0 kernels at the
+//! model's kernel level, candle's `QMatMul` for the generic level and other tensor types.
 
 use candle_core::quantized::QMatMul;
 use candle_core::{Device, Module, Tensor};
 
 use super::ModelError;
-use super::tiled::{self, Format, TiledMatrix};
+use super::tiled::{Format, Isa, TiledMatrix};
 use crate::engine::gguf::{GgufFile, TensorType};
 
 /// `y = x Wᵀ` for a `(rows, cols)` weight.
@@ -13,34 +13,27 @@ use crate::engine::gguf::{GgufFile, TensorType};
 pub(crate) enum Linear {
     /// candle's quantized (or dequantized F32/F16) matmul.
     Candle(QMatMul),
-    /// Our AVX-512 VNNI kernels (Q4_0, Q8_0).
+    /// Our kernels (Q4_0, Q8_0).
     Tiled(TiledMatrix),
 }
 
-/// Whether our own kernels may be used: set `LLAMA_DIALOGUE_KERNELS=candle` to compare with
-/// candle's.
-fn own_kernels() -> bool {
-    std::env::var("LLAMA_DIALOGUE_KERNELS").map_or(true, |v| v != "candle")
-}
-
 impl Linear {
-    /// Loads tensor `name`, checking it is `(rows, cols)`. The matrix holds its own copy: the
-    /// caller may then [`release`](GgufFile::release) the file's pages.
+    /// Loads tensor `name`, checking it is `(rows, cols)`, for our kernels on `isa` where it
+    /// has one (`None`: candle's). The matrix holds its own copy: the caller may then
+    /// [`release`](GgufFile::release) the file's pages.
     pub(crate) fn load(
         gguf: &GgufFile,
         name: &str,
         rows: usize,
         cols: usize,
         device: &Device,
-        own: bool,
+        isa: Option<Isa>,
     ) -> Result<Self, ModelError> {
         let info = gguf
             .tensor_info(name)
             .ok_or_else(|| crate::engine::gguf::GgufError::MissingTensor(name.to_owned()))?;
-        if own
+        if let Some(isa) = isa
             && device.is_cpu()
-            && own_kernels()
-            && tiled::available()
             && info.shape() == [rows, cols]
         {
             let format = match info.ty {
@@ -49,7 +42,7 @@ impl Linear {
                 _ => None,
             };
             if let Some(format) = format
-                && let Some(m) = TiledMatrix::new(format, rows, cols, gguf.tensor_bytes(name)?)
+                && let Some(m) = TiledMatrix::new(format, isa, rows, cols, gguf.tensor_bytes(name)?)
             {
                 return Ok(Self::Tiled(m));
             }

@@ -1,5 +1,6 @@
 //! The LLaMA forward pass on candle ops and quantized matmuls, with a KV cache we own.
 
+mod avx2;
 #[cfg(test)]
 mod kernel_tests;
 mod kv_cache;
@@ -16,7 +17,7 @@ use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Device, Tensor};
 
 use crate::engine::config::{ConfigError, LlamaConfig};
-use crate::engine::cpu::{MissingCpuFeature, check_cpu};
+use crate::engine::cpu::{KernelLevel, KernelLevelError, MissingCpuFeature, check_cpu};
 use crate::engine::gguf::{GgufError, GgufFile};
 
 pub use kv_cache::{KvCache, KvSnapshot};
@@ -29,6 +30,9 @@ pub enum ModelError {
     /// The processor lacks a feature this build uses.
     #[error(transparent)]
     Cpu(#[from] MissingCpuFeature),
+    /// The kernel level asked for (options or `LLAMA_DIALOGUE_CPU`) cannot be used.
+    #[error(transparent)]
+    KernelLevel(#[from] KernelLevelError),
     /// The file could not be read.
     #[error(transparent)]
     Gguf(#[from] GgufError),
@@ -79,10 +83,10 @@ pub struct ModelOptions {
     pub max_context: Option<usize>,
     /// Where to compute (CPU by default).
     pub device: Device,
-    /// Use this crate's AVX-512 VNNI kernels for Q4_0 and Q8_0 where the CPU has them (default);
-    /// `false` keeps candle's for every type (the environment variable
-    /// `LLAMA_DIALOGUE_KERNELS=candle` does the same for tools).
-    pub own_kernels: bool,
+    /// Force a kernel level (`Generic`: candle's kernels for every type). `None` (default):
+    /// `LLAMA_DIALOGUE_CPU` when set, else the fastest level this CPU supports. A level the CPU
+    /// lacks fails the load with [`ModelError::KernelLevel`].
+    pub kernels: Option<KernelLevel>,
 }
 
 impl Default for ModelOptions {
@@ -90,7 +94,7 @@ impl Default for ModelOptions {
         Self {
             max_context: None,
             device: Device::Cpu,
-            own_kernels: true,
+            kernels: None,
         }
     }
 }
@@ -118,12 +122,15 @@ pub struct LlamaModel {
     context: usize,
     cache: KvCache,
     device: Device,
+    kernel_level: KernelLevel,
 }
 
 impl LlamaModel {
     /// Loads a model from an open GGUF file.
     pub fn load(gguf: &GgufFile, options: &ModelOptions) -> Result<Self, ModelError> {
         check_cpu()?;
+        let kernel_level = KernelLevel::choose(options.kernels)?;
+        let isa = tiled::Isa::for_level(kernel_level);
         let config = LlamaConfig::from_gguf(gguf)?;
         let dev = &options.device;
         let (dim, hd) = (config.embedding_length, config.head_dim);
@@ -136,8 +143,7 @@ impl LlamaModel {
         let embed_q = Arc::new(embed_q);
         let output = match gguf.tensor_info("output.weight") {
             Some(_) => {
-                let output =
-                    Linear::load(gguf, "output.weight", vocab, dim, dev, options.own_kernels)?;
+                let output = Linear::load(gguf, "output.weight", vocab, dim, dev, isa)?;
                 gguf.release("output.weight");
                 output
             }
@@ -146,7 +152,7 @@ impl LlamaModel {
         };
         // Each weight is copied (or repacked) at load: its mapped pages are released after.
         let mat = |name: String, rows: usize, cols: usize| {
-            let linear = Linear::load(gguf, &name, rows, cols, dev, options.own_kernels);
+            let linear = Linear::load(gguf, &name, rows, cols, dev, isa);
             gguf.release(&name);
             linear
         };
@@ -185,8 +191,14 @@ impl LlamaModel {
             context,
             cache: KvCache::new(config.block_count, config.head_count_kv, hd, context, dev),
             device: dev.clone(),
+            kernel_level,
             config,
         })
+    }
+
+    /// The kernel level its matrices use.
+    pub fn kernel_level(&self) -> KernelLevel {
+        self.kernel_level
     }
 
     /// The model's hyper-parameters.

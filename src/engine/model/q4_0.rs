@@ -29,12 +29,7 @@ unsafe fn dot_rows<const T: usize>(
     let low = _mm512_set1_epi8(0x0F);
     let mut acc = [_mm512_setzero_ps(); T];
     let (wq, ws) = (quants.as_ptr(), scales.as_ptr());
-    let aq: [*const i8; T] =
-        std::array::from_fn(|t| acts.quants.as_ptr().wrapping_add((first + t) * nb * QK));
-    let ad: [*const f32; T] =
-        std::array::from_fn(|t| acts.scales.as_ptr().wrapping_add((first + t) * nb));
-    let asum: [*const i32; T] =
-        std::array::from_fn(|t| acts.sums.as_ptr().wrapping_add((first + t) * nb));
+    let (aq, ad, asum) = acts.rows::<T>(first);
     for b in 0..nb {
         // SAFETY: block b's lines and scales lie in the tile, and block b of each activation
         // row lies in the activations (`tiled::check_tile` checked the sizes).
@@ -81,55 +76,4 @@ unsafe fn dot_rows<const T: usize>(
     _: &mut [[f32; ROWS]; TILE],
 ) {
     unreachable!("the Q4_0 kernel is only chosen on x86-64 with AVX-512 VNNI")
-}
-
-#[cfg(test)]
-mod tests {
-    use candle_core::quantized::GgmlDType;
-
-    use super::super::kernel_tests::{Lcg, candle_product, max_relative_difference, random_matrix};
-    use super::super::tiled::{Format, TiledMatrix, available};
-
-    /// Our kernel against candle's Q4_0 matmul on the same weights, for 1 to 9 rows (tiles and
-    /// the ragged rest) and a row count that is not a multiple of the 16-row tile.
-    #[test]
-    fn matches_candle_q4_0() {
-        if !available() {
-            eprintln!(
-                "*** SKIPPED: this CPU has no AVX-512 VNNI; the model uses candle's kernel ***"
-            );
-            return;
-        }
-        let (rows, cols) = (37, 224);
-        let mut rng = Lcg(7);
-        let (theirs, bytes, _) = random_matrix(&mut rng, rows, cols, GgmlDType::Q4_0);
-        let ours = TiledMatrix::new(Format::Q4_0, rows, cols, &bytes).unwrap();
-        for m in 1..=9 {
-            let x = rng.values(m * cols, 3.0);
-            let want = candle_product(&theirs, &x, m);
-            let worst = max_relative_difference(
-                &TiledMatrix::matmul_many(&[&ours], &x, m).remove(0),
-                &want,
-            );
-            assert!(worst < 1e-5, "m = {m}: relative difference {worst}");
-        }
-    }
-
-    /// One call with a Q4_0 and a Q8_0 matrix of the same width (as a mixed file has) gives
-    /// each matrix's own product.
-    #[test]
-    fn mixed_formats_in_one_call() {
-        if !available() {
-            return;
-        }
-        let (cols, mut rng) = (96, Lcg(3));
-        let (q4, q4_bytes, _) = random_matrix(&mut rng, 20, cols, GgmlDType::Q4_0);
-        let (q8, q8_bytes, _) = random_matrix(&mut rng, 33, cols, GgmlDType::Q8_0);
-        let a = TiledMatrix::new(Format::Q4_0, 20, cols, &q4_bytes).unwrap();
-        let b = TiledMatrix::new(Format::Q8_0, 33, cols, &q8_bytes).unwrap();
-        let x = rng.values(3 * cols, 2.0);
-        let outs = TiledMatrix::matmul_many(&[&a, &b], &x, 3);
-        assert!(max_relative_difference(&outs[0], &candle_product(&q4, &x, 3)) < 1e-5);
-        assert!(max_relative_difference(&outs[1], &candle_product(&q8, &x, 3)) < 1e-5);
-    }
 }

@@ -1,5 +1,6 @@
-//! Our own quantized matrix multiplication (the hot path of Q4_0 and Q8_0 models), with
-//! AVX-512 VNNI, in one layout for both formats.
+//! Our own quantized matrix multiplication (the hot path of Q4_0 and Q8_0 models), in one
+//! layout for both formats and every instruction set ([`Isa`]: AVX-512 VNNI, AVX2 with or
+//! without AVX-VNNI).
 //!
 //! - The weights are repacked once at load into tiles of 16 rows: for each block of 32 columns,
 //!   a few 64-byte lines (4 for Q4_0, 8 for Q8_0), each holding 4 bytes of every row of the tile.
@@ -15,11 +16,15 @@
 //!   16-row tiles of all matrices of a call (Q/K/V, gate/up) are shared out in one parallel pass
 //!   over the current rayon pool (candle's, inside `Device::with_context`).
 //!
-//! Used only when the CPU has AVX-512 F/BW/DQ/VNNI (checked at run time); otherwise the model
-//! keeps candle's `QMatMul`. The repacked matrix is the only copy of the weights.
+//! - The 256-bit kernels ([`super::avx2`]) read each 64-byte line as two halves of 8 rows.
+//!
+//! The instruction set is chosen at run time ([`KernelLevel`]); a matrix is only made for one
+//! this CPU supports, and candle's `QMatMul` serves the generic level. The repacked matrix is
+//! the only copy of the weights.
 
 use super::parallel::par_row_chunks;
-use super::{q4_0, q8_0};
+use super::{avx2, q4_0, q8_0};
+use crate::engine::cpu::{KernelLevel, detect};
 
 /// Values per block (both formats).
 pub(super) const QK: usize = 32;
@@ -36,24 +41,45 @@ pub(super) struct Line(pub(super) [u8; 64]);
 /// The f16 scales (bits) of a tile's 16 rows for one block.
 pub(super) type Scales = [u16; ROWS];
 
-/// A format's kernels, one per activation tile size (entry `n - 1` multiplies one weight tile
-/// by activation rows `first..first + n`). Unsafe: they need AVX-512 F/BW/DQ/VNNI and slices
-/// that passed [`check_tile`].
+/// A format's kernels for one instruction set, one per activation tile size (entry `n - 1`
+/// multiplies one weight tile by activation rows `first..first + n`). Unsafe: they need their
+/// [`Isa`] and slices that passed [`check_tile`].
 pub(super) type Kernels =
     [unsafe fn(&[Line], &[Scales], &Acts, usize, &mut [[f32; ROWS]; TILE]); TILE];
 
-/// Whether this CPU can run the kernels.
-pub(crate) fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
+/// The instruction sets the kernels are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isa {
+    /// 512-bit AVX-512 F/BW/DQ/VNNI.
+    Avx512Vnni,
+    /// 256-bit AVX2 + FMA + F16C with AVX-VNNI's `vpdpbusd`.
+    Avx2Vnni,
+    /// 256-bit AVX2 + FMA + F16C with `vpmaddubsw` + `vpmaddwd`.
+    Avx2,
+}
+
+impl Isa {
+    /// Every instruction set, fastest first.
+    #[cfg(test)]
+    pub(crate) const ALL: [Isa; 3] = [Self::Avx512Vnni, Self::Avx2Vnni, Self::Avx2];
+
+    /// Whether this CPU can run it.
+    pub(crate) fn is_supported(self) -> bool {
+        match self {
+            Self::Avx512Vnni => detect::avx512_vnni(),
+            Self::Avx2Vnni => detect::avx2_fma_f16c() && detect::avx_vnni(),
+            Self::Avx2 => detect::avx2_fma_f16c(),
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    /// The instruction set of a kernel level on this CPU (`None`: candle's kernels).
+    pub(crate) fn for_level(level: KernelLevel) -> Option<Self> {
+        match level {
+            KernelLevel::Avx512 => Some(Self::Avx512Vnni),
+            KernelLevel::Avx2 if Self::Avx2Vnni.is_supported() => Some(Self::Avx2Vnni),
+            KernelLevel::Avx2 => Some(Self::Avx2),
+            KernelLevel::Generic => None,
+        }
     }
 }
 
@@ -75,11 +101,15 @@ impl Format {
         }
     }
 
-    /// The format's kernels.
-    fn kernels(self) -> &'static Kernels {
-        match self {
-            Self::Q4_0 => &q4_0::KERNELS,
-            Self::Q8_0 => &q8_0::KERNELS,
+    /// The format's kernels for `isa`.
+    fn kernels(self, isa: Isa) -> &'static Kernels {
+        match (self, isa) {
+            (Self::Q4_0, Isa::Avx512Vnni) => &q4_0::KERNELS,
+            (Self::Q8_0, Isa::Avx512Vnni) => &q8_0::KERNELS,
+            (Self::Q4_0, Isa::Avx2Vnni) => &avx2::Q4_0_VNNI,
+            (Self::Q8_0, Isa::Avx2Vnni) => &avx2::Q8_0_VNNI,
+            (Self::Q4_0, Isa::Avx2) => &avx2::Q4_0,
+            (Self::Q8_0, Isa::Avx2) => &avx2::Q8_0,
         }
     }
 
@@ -96,6 +126,8 @@ impl Format {
 /// padded to a multiple of 16 with zero rows.
 pub(crate) struct TiledMatrix {
     format: Format,
+    /// The instruction set its kernels use (supported by this CPU: checked in `new`).
+    isa: Isa,
     rows: usize,
     cols: usize,
     /// Per tile, per block: `format.lines()` lines.
@@ -108,6 +140,7 @@ impl std::fmt::Debug for TiledMatrix {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TiledMatrix")
             .field("format", &self.format)
+            .field("isa", &self.isa)
             .field("rows", &self.rows)
             .field("cols", &self.cols)
             .finish_non_exhaustive()
@@ -123,10 +156,21 @@ pub(super) struct Acts {
 }
 
 impl TiledMatrix {
-    /// Repacks raw GGUF bytes of `format`; `None` unless they are exactly `rows × cols` values.
-    pub(crate) fn new(format: Format, rows: usize, cols: usize, bytes: &[u8]) -> Option<Self> {
+    /// Repacks raw GGUF bytes of `format` for `isa`; `None` unless they are exactly
+    /// `rows × cols` values and this CPU supports `isa`.
+    pub(crate) fn new(
+        format: Format,
+        isa: Isa,
+        rows: usize,
+        cols: usize,
+        bytes: &[u8],
+    ) -> Option<Self> {
         let block_bytes = format.block_bytes();
-        if rows == 0 || !cols.is_multiple_of(QK) || bytes.len() != rows * cols / QK * block_bytes {
+        if rows == 0
+            || !cols.is_multiple_of(QK)
+            || bytes.len() != rows * cols / QK * block_bytes
+            || !isa.is_supported()
+        {
             return None;
         }
         let (nb, lines) = (cols / QK, format.lines());
@@ -153,6 +197,7 @@ impl TiledMatrix {
         }
         Some(Self {
             format,
+            isa,
             rows,
             cols,
             quants,
@@ -184,17 +229,17 @@ impl TiledMatrix {
         par_row_chunks(&rows, m, ROWS, |chunk| {
             let w = mats[chunk.matrix];
             let tile = chunk.range.start / ROWS;
-            let lines = w.format.lines();
+            let (lines, kernels) = (w.format.lines(), w.format.kernels(w.isa));
             let quants = &w.quants[tile * nb * lines..(tile + 1) * nb * lines];
             let scales = &w.scales[tile * nb..(tile + 1) * nb];
             for first in (0..m).step_by(TILE) {
                 let n = (m - first).min(TILE);
                 let mut out = [[0f32; ROWS]; TILE];
                 check_tile(quants, scales, &acts, lines, first, n);
-                // SAFETY: `available()` was checked when the model chose this kernel, and the
-                // slices were checked just above. A constant tile size per kernel keeps the
-                // accumulators in registers.
-                unsafe { w.format.kernels()[n - 1](quants, scales, &acts, first, &mut out) };
+                // SAFETY: `new` made this matrix only for an instruction set this CPU supports,
+                // and the slices were checked just above. A constant tile size per kernel keeps
+                // the accumulators in registers.
+                unsafe { kernels[n - 1](quants, scales, &acts, first, &mut out) };
                 for (t, sums) in out.iter().take(n).enumerate() {
                     for r in chunk.range.clone() {
                         chunk.set(first + t, r, sums[r - chunk.range.start]);
@@ -202,6 +247,22 @@ impl TiledMatrix {
                 }
             }
         })
+    }
+}
+
+impl Acts {
+    /// Pointers to the quantized values, scales and sums of rows `first..first + T`. A kernel
+    /// reads block `b < blocks_per_row` of each, after [`check_tile`].
+    pub(super) fn rows<const T: usize>(
+        &self,
+        first: usize,
+    ) -> ([*const i8; T], [*const f32; T], [*const i32; T]) {
+        let nb = self.blocks_per_row;
+        (
+            std::array::from_fn(|t| self.quants.as_ptr().wrapping_add((first + t) * nb * QK)),
+            std::array::from_fn(|t| self.scales.as_ptr().wrapping_add((first + t) * nb)),
+            std::array::from_fn(|t| self.sums.as_ptr().wrapping_add((first + t) * nb)),
+        )
     }
 }
 

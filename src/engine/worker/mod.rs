@@ -41,8 +41,8 @@ pub struct WorkerConfig {
     /// Context cap and device.
     pub model_options: ModelOptions,
     /// Compute threads; `None`: physical cores minus one (at least 1), leaving a core to the
-    /// game's frame loop. Applied through `CANDLE_NUM_THREADS`/`RAYON_NUM_THREADS` when neither
-    /// is set, because candle reads them once, when its thread pool starts.
+    /// game's frame loop. The worker's own [`ComputePool`](crate::engine::pool::ComputePool)
+    /// gets this size; nothing is read from or written to the environment.
     pub threads: Option<usize>,
     /// Requests that may wait in the queue before `submit` answers busy.
     pub queue_capacity: usize,
@@ -120,6 +120,9 @@ pub enum WorkerStartError {
     /// The thread could not be spawned.
     #[error("cannot start the worker thread: {0}")]
     Spawn(std::io::Error),
+    /// The compute threads could not be started.
+    #[error(transparent)]
+    Pool(#[from] crate::engine::pool::PoolError),
     /// The worker did not report within the wait.
     #[error("the model is still loading after {0:?}")]
     Timeout(Duration),
@@ -149,18 +152,6 @@ pub struct Worker {
 impl Worker {
     /// Starts the worker thread; returns at once (the model loads in the background).
     pub fn spawn(config: WorkerConfig) -> Self {
-        let threads = config.threads.unwrap_or_else(default_threads).max(1);
-        if std::env::var_os("CANDLE_NUM_THREADS").is_none()
-            && std::env::var_os("RAYON_NUM_THREADS").is_none()
-        {
-            // SAFETY: set once, before the worker thread (the only reader, through candle) starts.
-            // Games should create the backend during start-up, before spawning threads of their
-            // own that read the environment.
-            unsafe {
-                std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
-                std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-            }
-        }
         let capacity = config.queue_capacity.max(1);
         let (req_tx, req_rx) = bounded(capacity);
         let (ctl_tx, ctl_rx) = unbounded();

@@ -10,7 +10,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use super::prefix_cache::PrefixCache;
 use super::prompt::{BuiltPrompt, build, persona_prefix};
 use super::queue::{Queued, cancelled_before_start, common_prefix, log_softmax_at};
-use super::{Control, ModelInfo, WorkerConfig, WorkerStartError, model_error};
+use super::{Control, ModelInfo, WorkerConfig, WorkerStartError, default_threads, model_error};
 use crate::engine::backend::{
     BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest,
     RequestError, RequestId,
@@ -18,6 +18,7 @@ use crate::engine::backend::{
 use crate::engine::generate::{GenerateError, GenerateOptions, generate};
 use crate::engine::llama::Llama;
 use crate::engine::model::LogitsFor;
+use crate::engine::pool::ComputePool;
 
 pub(super) struct Channels {
     pub requests: Receiver<BackendRequest>,
@@ -42,15 +43,22 @@ pub(super) fn run(
     ch: Channels,
     start: Sender<Result<ModelInfo, WorkerStartError>>,
 ) {
-    // This thread waits for requests; only the computations run inside candle's thread pool
-    // (`serve`), so an idle worker never holds a pool thread.
+    // This thread waits for requests; only the computations run inside the compute pool
+    // (`serve`), so an idle worker keeps no compute thread busy.
     {
+        let pool = match ComputePool::new(config.threads.unwrap_or_else(default_threads)) {
+            Ok(pool) => pool,
+            Err(e) => {
+                let _ = start.send(Err(e.into()));
+                return;
+            }
+        };
         let loaded = config
             .model
             .resolve()
             .map_err(WorkerStartError::from)
             .and_then(|path| {
-                Llama::load(&path, &config.model_options)
+                pool.install(|| Llama::load(&path, &config.model_options))
                     .map(|l| (path, l))
                     .map_err(WorkerStartError::from)
             });
@@ -70,7 +78,7 @@ pub(super) fn run(
             template: llama.template,
             context_length: llama.model.context_length(),
             vocab_size: llama.tokenizer.vocab_size(),
-            threads: candle_core::utils::get_num_threads(),
+            threads: pool.threads(),
         };
         if start.send(Ok(info)).is_err() {
             return;
@@ -86,12 +94,12 @@ pub(super) fn run(
             shutdown: false,
             config,
         };
-        server.run(&ch);
+        server.run(&ch, &pool);
     }
 }
 
 impl Server {
-    fn run(&mut self, ch: &Channels) {
+    fn run(&mut self, ch: &Channels, pool: &ComputePool) {
         loop {
             // A shutdown may have arrived during the last generation (seen between tokens).
             if self.shutdown {
@@ -121,7 +129,9 @@ impl Server {
                 cancelled_before_start(&request, ch);
                 continue;
             }
-            let served = catch_unwind(AssertUnwindSafe(|| self.serve(request, ch)));
+            let served = catch_unwind(AssertUnwindSafe(|| {
+                pool.install(|| self.serve(request, ch));
+            }));
             if let Err(panic) = served {
                 let message = panic
                     .downcast_ref::<&str>()
@@ -191,11 +201,6 @@ impl Server {
     }
 
     fn serve(&mut self, request: BackendRequest, ch: &Channels) {
-        let device = self.llama.model.device().clone();
-        device.with_context(|| self.serve_in_pool(request, ch));
-    }
-
-    fn serve_in_pool(&mut self, request: BackendRequest, ch: &Channels) {
         let id = request.id();
         let result = match request {
             BackendRequest::Generate(r) => self.generate(r, ch),
