@@ -35,10 +35,13 @@ fn check(quant: &str, tolerance: f32) {
     eprintln!("{quant}: max |logit| {spread:.3}, max difference vs candle-transformers {worst:e}");
     assert!(spread > 0.1, "logits are not trivially zero");
     assert!(worst <= tolerance, "{quant}: {worst} > {tolerance}");
-    // With our own kernels at each level: Q4_0 follows candle's generic kernel to rounding;
-    // for Q8_0 at this width candle switches to a repacked kernel that quantizes activations
+    // With our own kernels at each level: Q4_0 follows candle's generic kernel to rounding.
+    // For Q8_0 at this width candle switches to a repacked kernel that quantizes activations
     // more coarsely than llama.cpp (ours is closer to the exact product, see the
-    // `kernel_tests::at_least_as_accurate_as_candle` unit test), so the bound is looser there.
+    // `kernel_tests::at_least_as_accurate_as_candle` unit test); for the K-quants we round an
+    // activation that falls exactly half-way to even, as llama.cpp does, where candle rounds
+    // away from zero (one step of one activation: up to 0.07 on these random weights). The
+    // bound is looser there; the kernel unit tests compare products to float rounding.
     let levels = KernelLevel::ALL.into_iter().filter(|l| l.is_supported());
     for level in levels.filter(|&l| l != KernelLevel::Generic) {
         let options = ModelOptions {
@@ -48,7 +51,7 @@ fn check(quant: &str, tolerance: f32) {
         let mut own = LlamaModel::load(&gguf, &options).unwrap();
         assert_eq!(own.kernel_level(), level);
         let (worst, _) = common::cross_check::max_logit_difference(&path, &mut own, &prompt, 6);
-        let bound = if quant == "Q8_0" { 0.15 } else { tolerance };
+        let bound = if quant == "Q4_0" { tolerance } else { 0.15 };
         assert!(
             worst <= bound,
             "{quant} with our {level} kernels: {worst} > {bound}"

@@ -4,7 +4,10 @@
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
-use super::tiled::{Format, Isa, QK, TiledMatrix};
+use super::tiled::{Format, Isa, TiledMatrix};
+
+/// Values per Q4_0/Q8_0 block.
+const QK: usize = 32;
 
 /// A seeded linear congruential generator, uniform in [-0.5, 0.5).
 struct Lcg(pub u32);
@@ -102,6 +105,9 @@ fn every_isa_matches_candle() {
     for (format, dtype, cols, seed) in [
         (Format::Q4_0, GgmlDType::Q4_0, 224, 7),
         (Format::Q8_0, GgmlDType::Q8_0, 192, 11),
+        (Format::Q4K, GgmlDType::Q4K, 512, 13),
+        (Format::Q5K, GgmlDType::Q5K, 512, 17),
+        (Format::Q6K, GgmlDType::Q6K, 512, 19),
     ] {
         let rows = 37;
         let mut rng = Lcg(seed);
@@ -120,20 +126,36 @@ fn every_isa_matches_candle() {
     }
 }
 
-/// One call with a Q4_0 and a Q8_0 matrix of the same width (as a mixed file has) gives
-/// each matrix's own product.
+/// One call with matrices of several formats and the same width (as a mixed file has: Q4_K_M
+/// keeps some matrices in Q6_K) gives each matrix's own product, with both activation kinds.
 #[test]
 fn mixed_formats_in_one_call() {
-    let (cols, mut rng) = (96, Lcg(3));
-    let (q4, q4_bytes, _) = random_matrix(&mut rng, 20, cols, GgmlDType::Q4_0);
-    let (q8, q8_bytes, _) = random_matrix(&mut rng, 33, cols, GgmlDType::Q8_0);
+    let (cols, mut rng) = (256, Lcg(3));
+    let specs = [
+        (Format::Q4_0, GgmlDType::Q4_0, 20),
+        (Format::Q8_0, GgmlDType::Q8_0, 33),
+        (Format::Q4K, GgmlDType::Q4K, 16),
+        (Format::Q6K, GgmlDType::Q6K, 21),
+    ];
+    let mats: Vec<_> = specs
+        .iter()
+        .map(|&(_, dtype, rows)| random_matrix(&mut rng, rows, cols, dtype))
+        .collect();
     let x = rng.values(3 * cols, 2.0);
     for isa in isas() {
-        let a = TiledMatrix::new(Format::Q4_0, isa, 20, cols, &q4_bytes).unwrap();
-        let b = TiledMatrix::new(Format::Q8_0, isa, 33, cols, &q8_bytes).unwrap();
-        let outs = TiledMatrix::matmul_many(&[&a, &b], &x, 3);
-        assert!(max_relative_difference(&outs[0], &candle_product(&q4, &x, 3)) < 1e-5);
-        assert!(max_relative_difference(&outs[1], &candle_product(&q8, &x, 3)) < 1e-5);
+        let ours: Vec<TiledMatrix> = specs
+            .iter()
+            .zip(&mats)
+            .map(|(&(format, _, rows), (_, bytes, _))| {
+                TiledMatrix::new(format, isa, rows, cols, bytes).unwrap()
+            })
+            .collect();
+        let refs: Vec<&TiledMatrix> = ours.iter().collect();
+        let outs = TiledMatrix::matmul_many(&refs, &x, 3);
+        for ((out, (theirs, _, _)), spec) in outs.iter().zip(&mats).zip(&specs) {
+            let worst = max_relative_difference(out, &candle_product(theirs, &x, 3));
+            assert!(worst < 1e-5, "{isa:?} {:?}: {worst}", spec.0);
+        }
     }
 }
 
@@ -168,29 +190,38 @@ fn extreme_q8_0_weights() {
 }
 
 /// Against the exact product (dequantized weights × f32 activations), ours is at least as
-/// accurate as candle's kernel for the same Q8_0 weights (at this width candle uses its
-/// repacked kernel, which quantizes activations more coarsely).
+/// accurate as candle's kernel for the same weights, in every format (for Q8_0 at this width
+/// candle uses its repacked kernel, which quantizes activations more coarsely), with a row count
+/// that is not a multiple of the tile.
 #[test]
 fn at_least_as_accurate_as_candle() {
-    let (rows, cols) = (64, 512);
-    let mut rng = Lcg(5);
-    let (theirs, bytes, exact_w) = random_matrix(&mut rng, rows, cols, GgmlDType::Q8_0);
-    for m in [1, 5] {
-        let x = rng.values(m * cols, 3.0);
-        let exact = exact_product(&exact_w, &x, m);
-        let err = |v: &[f32]| {
-            v.iter()
-                .zip(&exact)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max)
-        };
-        let cand = err(&candle_product(&theirs, &x, m));
-        for (isa, got) in products(Format::Q8_0, &bytes, rows, cols, &x, m) {
-            eprintln!(
-                "{isa:?} m = {m}: max error vs exact: ours {:e}, candle {cand:e}",
-                err(&got)
-            );
-            assert!(err(&got) <= cand * 1.01 + 1e-6);
+    let (rows, cols) = (40, 512);
+    for (format, dtype, seed) in [
+        (Format::Q4_0, GgmlDType::Q4_0, 4),
+        (Format::Q8_0, GgmlDType::Q8_0, 5),
+        (Format::Q4K, GgmlDType::Q4K, 6),
+        (Format::Q5K, GgmlDType::Q5K, 7),
+        (Format::Q6K, GgmlDType::Q6K, 8),
+    ] {
+        let mut rng = Lcg(seed);
+        let (theirs, bytes, exact_w) = random_matrix(&mut rng, rows, cols, dtype);
+        for m in [1, 5] {
+            let x = rng.values(m * cols, 3.0);
+            let exact = exact_product(&exact_w, &x, m);
+            let err = |v: &[f32]| {
+                v.iter()
+                    .zip(&exact)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max)
+            };
+            let cand = err(&candle_product(&theirs, &x, m));
+            for (isa, got) in products(format, &bytes, rows, cols, &x, m) {
+                let ours = err(&got);
+                eprintln!(
+                    "{format:?} {isa:?} m = {m}: max error vs exact: ours {ours:e}, candle {cand:e}"
+                );
+                assert!(ours <= cand * 1.01 + 1e-5, "{format:?} {isa:?} m = {m}");
+            }
         }
     }
 }
@@ -199,12 +230,19 @@ fn at_least_as_accurate_as_candle() {
 #[test]
 fn refuses_wrong_sizes() {
     for isa in isas() {
-        for (format, block) in [(Format::Q4_0, 18), (Format::Q8_0, 34)] {
+        for (format, values, block) in [
+            (Format::Q4_0, 32, 18),
+            (Format::Q8_0, 32, 34),
+            (Format::Q4K, 256, 144),
+            (Format::Q5K, 256, 176),
+            (Format::Q6K, 256, 210),
+        ] {
             let new = |rows, cols, bytes: &[u8]| TiledMatrix::new(format, isa, rows, cols, bytes);
-            assert!(new(2, 64, &vec![0; 4 * block - 1]).is_none());
-            assert!(new(2, 48, &vec![0; 3 * block]).is_none());
-            assert!(new(0, 64, &[]).is_none());
-            assert!(new(2, 64, &vec![0; 4 * block]).is_some());
+            let cols = 2 * values;
+            assert!(new(2, cols, &vec![0; 4 * block - 1]).is_none());
+            assert!(new(2, cols - values / 2, &vec![0; 3 * block]).is_none());
+            assert!(new(0, cols, &[]).is_none());
+            assert!(new(2, cols, &vec![0; 4 * block]).is_some());
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The LLaMA forward pass on candle ops and quantized matmuls, with a KV cache we own.
 
-mod avx2;
+mod acts;
 #[cfg(test)]
 mod kernel_tests;
 mod kv_cache;
@@ -8,7 +8,10 @@ mod layer;
 mod linear;
 mod parallel;
 mod q4_0;
+mod q4_k;
+mod q6_k;
 mod q8_0;
+mod simd;
 mod tiled;
 
 use std::sync::Arc;

@@ -2,78 +2,73 @@
 //! `i` and value `i + 16` in its high nibble, both stored as `q + 8`; the tile keeps the bytes
 //! as they are, four lines per block (line `g`: bytes `4g..4g + 4` of each row). Masking a line
 //! gives values `4g..4g + 4` of all 16 rows, shifting it gives `16 + 4g..`, both unsigned as
-//! `vpdpbusd` wants; `8 × Σ q_a` of each activation block is subtracted per block.
+//! `vpdpbusd` wants; `8 × Σ q_a` of each activation block is subtracted per block. The products
+//! of a `vpmaddubsw` pair stay below 2 × 15 × 127, so the AVX2 form cannot saturate.
 
-use super::tiled::{Acts, Kernels, Line, QK, ROWS, Scales, TILE};
+use super::acts::Acts;
+use super::simd::{Simd, isa_kernels};
+use super::tiled::{Line, ROWS, Scales, TILE, Tile};
 
+/// Values per block.
+const QK: usize = 32;
 /// Bytes of one Q4_0 block in a GGUF file: an f16 scale and 16 bytes of 4-bit values.
 pub(super) const BLOCK_BYTES: usize = 18;
 /// 64-byte lines per block of a tile.
 pub(super) const LINES: usize = QK / 8;
 
-/// This format's kernel for 1 to [`TILE`] activation rows (entry `n - 1`). Each call must come
-/// from [`super::tiled`] after its size checks, on a CPU with AVX-512 F/BW/DQ/VNNI.
-pub(super) const KERNELS: Kernels = [dot_rows::<1>, dot_rows::<2>, dot_rows::<3>, dot_rows::<4>];
+/// Copies row `row` of one block into its tile: the scale, and 4 bytes per line.
+pub(super) fn repack(src: &[u8], row: usize, lines: &mut [Line], scales: &mut Scales) {
+    scales[row] = u16::from_le_bytes([src[0], src[1]]);
+    for (line, four) in lines.iter_mut().zip(src[2..].chunks_exact(4)) {
+        line.0[4 * row..4 * row + 4].copy_from_slice(four);
+    }
+}
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vnni,avx2,f16c")]
-unsafe fn dot_rows<const T: usize>(
-    quants: &[Line],
-    scales: &[Scales],
+isa_kernels!(isa: dot_rows => AVX512, AVX2_VNNI, AVX2);
+
+/// Rows `first..first + T` of the activations times one tile (see the module documentation).
+///
+/// # Safety
+/// `S`'s instruction set, and slices checked by `tiled::check_tile`.
+#[inline(always)]
+unsafe fn dot_rows<S: Simd, const T: usize>(
+    tile: &Tile<'_>,
     acts: &Acts,
     first: usize,
     out: &mut [[f32; ROWS]; TILE],
 ) {
-    use std::arch::x86_64::*;
-    let nb = acts.blocks_per_row;
-    let low = _mm512_set1_epi8(0x0F);
-    let mut acc = [_mm512_setzero_ps(); T];
-    let (wq, ws) = (quants.as_ptr(), scales.as_ptr());
-    let (aq, ad, asum) = acts.rows::<T>(first);
-    for b in 0..nb {
-        // SAFETY: block b's lines and scales lie in the tile, and block b of each activation
-        // row lies in the activations (`tiled::check_tile` checked the sizes).
-        unsafe {
-            let lines = wq.add(b * LINES);
-            // Two integer chains (low and high nibbles) halve the dependency on `vpdpbusd`.
-            let mut lo = [_mm512_setzero_si512(); T];
-            let mut hi = [_mm512_setzero_si512(); T];
-            for g in 0..LINES {
-                let v = _mm512_load_si512(lines.add(g).cast());
-                let w_lo = _mm512_and_si512(v, low);
-                let w_hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+    // SAFETY: block b's lines and scales lie in the tile, and block b of each activation row
+    // lies in the activations (`tiled::check_tile` checked the sizes).
+    unsafe {
+        let low = S::splat8(0x0F);
+        let (aq, ad, asum) = acts.rows::<T>(first);
+        for part in 0..S::PARTS {
+            let mut acc = [S::fzero(); T];
+            for b in 0..acts.blocks_per_row {
+                let lines = tile.lines.as_ptr().add(b * LINES);
+                // Two integer chains (low and high nibbles) halve the dependency on `dot`.
+                let mut lo = [S::zero(); T];
+                let mut hi = [S::zero(); T];
+                for g in 0..LINES {
+                    let v = S::load(lines.add(g), part);
+                    let w_lo = S::and(v, low);
+                    let w_hi = S::and(S::shr16(v, 4), low);
+                    for t in 0..T {
+                        let a = aq[t].add(b * QK + 4 * g);
+                        lo[t] = S::dot(lo[t], w_lo, S::splat4(a));
+                        hi[t] = S::dot(hi[t], w_hi, S::splat4(a.add(16)));
+                    }
+                }
+                let dw = S::rows_f16(tile.scales[b].as_ptr().add(part * S::ROWS));
                 for t in 0..T {
-                    let a = aq[t].add(b * QK + 4 * g);
-                    let a_lo = _mm512_set1_epi32(a.cast::<i32>().read_unaligned());
-                    let a_hi = _mm512_set1_epi32(a.add(16).cast::<i32>().read_unaligned());
-                    lo[t] = _mm512_dpbusd_epi32(lo[t], w_lo, a_lo);
-                    hi[t] = _mm512_dpbusd_epi32(hi[t], w_hi, a_hi);
+                    let dot = S::sub(S::add(lo[t], hi[t]), S::splat32(8 * *asum[t].add(b)));
+                    let scale = S::fmul(dw, S::fsplat(*ad[t].add(b)));
+                    acc[t] = S::fmadd(S::to_f(dot), scale, acc[t]);
                 }
             }
-            let dw = _mm512_cvtph_ps(_mm256_loadu_si256(ws.add(b).cast()));
             for t in 0..T {
-                let dot = _mm512_sub_epi32(
-                    _mm512_add_epi32(lo[t], hi[t]),
-                    _mm512_set1_epi32(8 * *asum[t].add(b)),
-                );
-                let scale = _mm512_mul_ps(dw, _mm512_set1_ps(*ad[t].add(b)));
-                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), scale, acc[t]);
+                S::fstore(out[t].as_mut_ptr().add(part * S::ROWS), acc[t]);
             }
         }
     }
-    for t in 0..T {
-        // SAFETY: `out[t]` holds 16 floats.
-        unsafe { _mm512_storeu_ps(out[t].as_mut_ptr(), acc[t]) };
-    }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-unsafe fn dot_rows<const T: usize>(
-    _: &[Line],
-    _: &[Scales],
-    _: &Acts,
-    _: usize,
-    _: &mut [[f32; ROWS]; TILE],
-) {
-    unreachable!("the Q4_0 kernel is only chosen on x86-64 with AVX-512 VNNI")
 }

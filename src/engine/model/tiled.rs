@@ -1,33 +1,33 @@
-//! Our own quantized matrix multiplication (the hot path of Q4_0 and Q8_0 models), in one
-//! layout for both formats and every instruction set ([`Isa`]: AVX-512 VNNI, AVX2 with or
-//! without AVX-VNNI).
+//! Our own quantized matrix multiplication, the hot path of Q4_0, Q8_0, Q4_K, Q5_K and Q6_K
+//! models, in one layout for every format and instruction set.
 //!
-//! - The weights are repacked once at load into tiles of 16 rows: for each block of 32 columns,
-//!   a few 64-byte lines (4 for Q4_0, 8 for Q8_0), each holding 4 bytes of every row of the tile.
-//!   One `vpdpbusd` of a line with 4 broadcast activation bytes advances all 16 output rows,
-//!   every load is aligned and whole, and a tile is one contiguous stream. The f16 scales of the
-//!   tile's 16 rows for a block sit together (one conversion instruction).
-//! - Activations are quantized to Q8_0 once per call, exactly as llama.cpp and candle do (per
-//!   32 values `d = amax / 127` rounded to f16, `q = round(x / d)`), so results equal candle's
-//!   generic kernels to float rounding (unit tests). `vpdpbusd` multiplies unsigned weights by
-//!   signed activations; each format's weights are stored unsigned (`q + 8`, `q + 128`) and the
-//!   offset times each activation block's `Σ q`, computed here once, is subtracted per block.
+//! - The weights are repacked once at load into tiles of 16 rows: per block of the format, a
+//!   few aligned 64-byte lines, each holding 4 bytes of every row of the tile (a 32-bit lane
+//!   per row). One `vpdpbusd` of a line with 4 broadcast activation bytes advances all 16
+//!   output rows; every load is aligned and whole, and a tile is one contiguous stream.
+//!   Q4_0/Q8_0 keep the f16 scales of a block's 16 rows together beside the lines; the
+//!   K-quants keep their scales, minima and super-block scales in lines after the values.
+//! - Activations are quantized once per call as llama.cpp does for the format ([`acts`]:
+//!   Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants), so results equal candle's and llama.cpp's
+//!   kernels to float rounding (unit tests).
 //! - Each weight line is reused for a tile of up to [`TILE`] activation rows (prompts), and the
 //!   16-row tiles of all matrices of a call (Q/K/V, gate/up) are shared out in one parallel pass
-//!   over the current rayon pool (candle's, inside `Device::with_context`).
-//!
-//! - The 256-bit kernels ([`super::avx2`]) read each 64-byte line as two halves of 8 rows.
+//!   over the current rayon pool (the worker's `ComputePool`).
+//! - Each format's kernel is written once over [`super::simd::Simd`] and instantiated per
+//!   instruction set ([`Isa`]: AVX-512 VNNI, AVX2 with AVX-VNNI, AVX2); the 256-bit ones read
+//!   each line as two halves of 8 rows.
 //!
 //! The instruction set is chosen at run time ([`KernelLevel`]); a matrix is only made for one
 //! this CPU supports, and candle's `QMatMul` serves the generic level. The repacked matrix is
 //! the only copy of the weights.
+//!
+//! [`acts`]: super::acts
 
+use super::acts::{Acts, ActsKind};
 use super::parallel::par_row_chunks;
-use super::{avx2, q4_0, q8_0};
+use super::{q4_0, q4_k, q6_k, q8_0};
 use crate::engine::cpu::{KernelLevel, detect};
 
-/// Values per block (both formats).
-pub(super) const QK: usize = 32;
 /// Weight rows interleaved in one tile (16 int32 lanes of a 512-bit register).
 pub(super) const ROWS: usize = 16;
 /// Activation rows sharing one weight line.
@@ -38,14 +38,19 @@ pub(super) const TILE: usize = 4;
 #[repr(C, align(64))]
 pub(super) struct Line(pub(super) [u8; 64]);
 
-/// The f16 scales (bits) of a tile's 16 rows for one block.
+/// The f16 scales (bits) of a tile's 16 rows for one Q4_0/Q8_0 block.
 pub(super) type Scales = [u16; ROWS];
+
+/// One weight tile as a kernel sees it: its lines and (Q4_0/Q8_0) per-block scales.
+pub(super) struct Tile<'a> {
+    pub(super) lines: &'a [Line],
+    pub(super) scales: &'a [Scales],
+}
 
 /// A format's kernels for one instruction set, one per activation tile size (entry `n - 1`
 /// multiplies one weight tile by activation rows `first..first + n`). Unsafe: they need their
 /// [`Isa`] and slices that passed [`check_tile`].
-pub(super) type Kernels =
-    [unsafe fn(&[Line], &[Scales], &Acts, usize, &mut [[f32; ROWS]; TILE]); TILE];
+pub(super) type Kernels = [unsafe fn(&Tile<'_>, &Acts, usize, &mut [[f32; ROWS]; TILE]); TILE];
 
 /// The instruction sets the kernels are written for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +86,20 @@ impl Isa {
             KernelLevel::Generic => None,
         }
     }
+
+    /// Picks this instruction set's entry of a format's three kernel tables.
+    pub(super) fn pick(
+        self,
+        avx512: &'static Kernels,
+        avx2_vnni: &'static Kernels,
+        avx2: &'static Kernels,
+    ) -> &'static Kernels {
+        match self {
+            Self::Avx512Vnni => avx512,
+            Self::Avx2Vnni => avx2_vnni,
+            Self::Avx2 => avx2,
+        }
+    }
 }
 
 /// The quantization formats with a tiled kernel.
@@ -90,27 +109,18 @@ pub(crate) enum Format {
     Q4_0,
     /// 8-bit values with an f16 scale per 32.
     Q8_0,
+    /// 4-bit values, 6-bit scales and minima per 32, f16 scales per 256.
+    Q4K,
+    /// As Q4_K with a fifth bit per value.
+    Q5K,
+    /// 6-bit values, 8-bit scales per 16, an f16 scale per 256.
+    Q6K,
 }
 
 impl Format {
-    /// Lines per block of a tile.
-    const fn lines(self) -> usize {
-        match self {
-            Self::Q4_0 => q4_0::LINES,
-            Self::Q8_0 => q8_0::LINES,
-        }
-    }
-
-    /// The format's kernels for `isa`.
-    fn kernels(self, isa: Isa) -> &'static Kernels {
-        match (self, isa) {
-            (Self::Q4_0, Isa::Avx512Vnni) => &q4_0::KERNELS,
-            (Self::Q8_0, Isa::Avx512Vnni) => &q8_0::KERNELS,
-            (Self::Q4_0, Isa::Avx2Vnni) => &avx2::Q4_0_VNNI,
-            (Self::Q8_0, Isa::Avx2Vnni) => &avx2::Q8_0_VNNI,
-            (Self::Q4_0, Isa::Avx2) => &avx2::Q4_0,
-            (Self::Q8_0, Isa::Avx2) => &avx2::Q8_0,
-        }
+    /// Values per block.
+    pub(super) const fn block(self) -> usize {
+        self.acts().block()
     }
 
     /// Bytes of one block in a GGUF file.
@@ -118,6 +128,50 @@ impl Format {
         match self {
             Self::Q4_0 => q4_0::BLOCK_BYTES,
             Self::Q8_0 => q8_0::BLOCK_BYTES,
+            Self::Q4K => q4_k::Q4K_BLOCK_BYTES,
+            Self::Q5K => q4_k::Q5K_BLOCK_BYTES,
+            Self::Q6K => q6_k::BLOCK_BYTES,
+        }
+    }
+
+    /// Lines per block of a tile.
+    pub(super) const fn lines(self) -> usize {
+        match self {
+            Self::Q4_0 => q4_0::LINES,
+            Self::Q8_0 => q8_0::LINES,
+            Self::Q4K => q4_k::Q4K_LINES,
+            Self::Q5K => q4_k::Q5K_LINES,
+            Self::Q6K => q6_k::LINES,
+        }
+    }
+
+    /// How its activations are quantized.
+    const fn acts(self) -> ActsKind {
+        match self {
+            Self::Q4_0 | Self::Q8_0 => ActsKind::Q8_0,
+            Self::Q4K | Self::Q5K | Self::Q6K => ActsKind::Q8K,
+        }
+    }
+
+    /// The format's kernels for `isa`.
+    fn kernels(self, isa: Isa) -> &'static Kernels {
+        match self {
+            Self::Q4_0 => isa.pick(&q4_0::AVX512, &q4_0::AVX2_VNNI, &q4_0::AVX2),
+            Self::Q8_0 => isa.pick(&q8_0::AVX512, &q8_0::AVX2_VNNI, &q8_0::AVX2),
+            Self::Q4K => isa.pick(&q4_k::Q4K_AVX512, &q4_k::Q4K_AVX2_VNNI, &q4_k::Q4K_AVX2),
+            Self::Q5K => isa.pick(&q4_k::Q5K_AVX512, &q4_k::Q5K_AVX2_VNNI, &q4_k::Q5K_AVX2),
+            Self::Q6K => isa.pick(&q6_k::AVX512, &q6_k::AVX2_VNNI, &q6_k::AVX2),
+        }
+    }
+
+    /// Repacks row `row % 16` of one GGUF block into the block's lines (and Q4_0/Q8_0 scales).
+    fn repack(self, src: &[u8], row: usize, lines: &mut [Line], scales: &mut Scales) {
+        match self {
+            Self::Q4_0 => q4_0::repack(src, row, lines, scales),
+            Self::Q8_0 => q8_0::repack(src, row, lines, scales),
+            Self::Q4K => q4_k::repack(src, row, lines, false),
+            Self::Q5K => q4_k::repack(src, row, lines, true),
+            Self::Q6K => q6_k::repack(src, row, lines),
         }
     }
 }
@@ -131,8 +185,8 @@ pub(crate) struct TiledMatrix {
     rows: usize,
     cols: usize,
     /// Per tile, per block: `format.lines()` lines.
-    quants: Vec<Line>,
-    /// Per tile, per block: the 16 rows' scales.
+    lines: Vec<Line>,
+    /// Per tile, per block: the 16 rows' scales (Q4_0 and Q8_0 only; empty otherwise).
     scales: Vec<Scales>,
 }
 
@@ -147,14 +201,6 @@ impl std::fmt::Debug for TiledMatrix {
     }
 }
 
-/// Activations quantized to Q8_0, row-major: values, per-block scale and `Σ q`.
-pub(super) struct Acts {
-    pub(super) quants: Vec<i8>,
-    pub(super) scales: Vec<f32>,
-    pub(super) sums: Vec<i32>,
-    pub(super) blocks_per_row: usize,
-}
-
 impl TiledMatrix {
     /// Repacks raw GGUF bytes of `format` for `isa`; `None` unless they are exactly
     /// `rows × cols` values and this CPU supports `isa`.
@@ -165,34 +211,28 @@ impl TiledMatrix {
         cols: usize,
         bytes: &[u8],
     ) -> Option<Self> {
-        let block_bytes = format.block_bytes();
+        let (block, block_bytes, lines) = (format.block(), format.block_bytes(), format.lines());
         if rows == 0
-            || !cols.is_multiple_of(QK)
-            || bytes.len() != rows * cols / QK * block_bytes
+            || !cols.is_multiple_of(block)
+            || bytes.len() != rows * cols / block * block_bytes
             || !isa.is_supported()
         {
             return None;
         }
-        let (nb, lines) = (cols / QK, format.lines());
+        let nb = cols / block;
         let tiles = rows.div_ceil(ROWS);
-        // Padding rows: scale 0 (their values do not matter).
-        let mut quants = vec![Line([0; 64]); tiles * nb * lines];
-        let mut scales = vec![[0u16; ROWS]; tiles * nb];
+        // Padding rows stay zero: scale 0, so their values do not matter.
+        let mut packed = vec![Line([0; 64]); tiles * nb * lines];
+        let per_block_scales = matches!(format, Format::Q4_0 | Format::Q8_0);
+        let mut scales = vec![[0u16; ROWS]; if per_block_scales { tiles * nb } else { 0 }];
+        let mut unused: Scales = [0; ROWS];
         for (row, src) in bytes.chunks_exact(nb * block_bytes).enumerate() {
-            let (tile, r) = (row / ROWS, row % ROWS);
-            for (b, block) in src.chunks_exact(block_bytes).enumerate() {
+            let tile = row / ROWS;
+            for (b, src) in src.chunks_exact(block_bytes).enumerate() {
                 let at = tile * nb + b;
-                scales[at][r] = u16::from_le_bytes([block[0], block[1]]);
-                let dst = &mut quants[at * lines..(at + 1) * lines];
-                for (line, four) in dst.iter_mut().zip(block[2..].chunks_exact(4)) {
-                    for (d, &q) in line.0[4 * r..4 * r + 4].iter_mut().zip(four) {
-                        *d = match format {
-                            // Two values per byte (low nibble: value i, high: i + 16), kept.
-                            Format::Q4_0 => q,
-                            Format::Q8_0 => q ^ 0x80,
-                        };
-                    }
-                }
+                let dst = &mut packed[at * lines..(at + 1) * lines];
+                let s = scales.get_mut(at).unwrap_or(&mut unused);
+                format.repack(src, row % ROWS, dst, s);
             }
         }
         Some(Self {
@@ -200,7 +240,7 @@ impl TiledMatrix {
             isa,
             rows,
             cols,
-            quants,
+            lines: packed,
             scales,
         })
     }
@@ -216,30 +256,46 @@ impl TiledMatrix {
     }
 
     /// The products of one input (`m × cols`, row-major) with several matrices of the same width
-    /// (Q/K/V, gate/up; formats may differ): the input is quantized once and all tiles are
-    /// shared out in one parallel pass. Returns one `m × rows` output per matrix.
+    /// (Q/K/V, gate/up; formats may differ): the input is quantized once per activation kind
+    /// and all tiles are shared out in one parallel pass. Returns one `m × rows` output per
+    /// matrix.
     pub(crate) fn matmul_many(mats: &[&Self], x: &[f32], m: usize) -> Vec<Vec<f32>> {
         let Some(cols) = mats.first().map(|w| w.cols) else {
             return Vec::new();
         };
         debug_assert!(mats.iter().all(|w| w.cols == cols));
-        let acts = quantize_rows(x, m, cols);
+        let quantized = |kind: ActsKind| {
+            mats.iter()
+                .any(|w| w.format.acts() == kind)
+                .then(|| Acts::quantize(kind, x, m, cols))
+        };
+        let (q8_0, q8_k) = (quantized(ActsKind::Q8_0), quantized(ActsKind::Q8K));
         let rows: Vec<usize> = mats.iter().map(|w| w.rows).collect();
-        let nb = cols / QK;
         par_row_chunks(&rows, m, ROWS, |chunk| {
             let w = mats[chunk.matrix];
-            let tile = chunk.range.start / ROWS;
-            let (lines, kernels) = (w.format.lines(), w.format.kernels(w.isa));
-            let quants = &w.quants[tile * nb * lines..(tile + 1) * nb * lines];
-            let scales = &w.scales[tile * nb..(tile + 1) * nb];
+            let acts = match w.format.acts() {
+                ActsKind::Q8_0 => q8_0.as_ref(),
+                ActsKind::Q8K => q8_k.as_ref(),
+            };
+            let Some(acts) = acts else {
+                unreachable!("activations are quantized for every format of the call")
+            };
+            let nb = acts.blocks_per_row;
+            let t = chunk.range.start / ROWS;
+            let lines = w.format.lines();
+            let tile = Tile {
+                lines: &w.lines[t * nb * lines..(t + 1) * nb * lines],
+                scales: w.scales.get(t * nb..(t + 1) * nb).unwrap_or(&[]),
+            };
+            let kernels = w.format.kernels(w.isa);
             for first in (0..m).step_by(TILE) {
                 let n = (m - first).min(TILE);
                 let mut out = [[0f32; ROWS]; TILE];
-                check_tile(quants, scales, &acts, lines, first, n);
+                check_tile(&tile, w.format, acts, first, n);
                 // SAFETY: `new` made this matrix only for an instruction set this CPU supports,
                 // and the slices were checked just above. A constant tile size per kernel keeps
                 // the accumulators in registers.
-                unsafe { kernels[n - 1](quants, scales, &acts, first, &mut out) };
+                unsafe { kernels[n - 1](&tile, acts, first, &mut out) };
                 for (t, sums) in out.iter().take(n).enumerate() {
                     for r in chunk.range.clone() {
                         chunk.set(first + t, r, sums[r - chunk.range.start]);
@@ -250,65 +306,22 @@ impl TiledMatrix {
     }
 }
 
-impl Acts {
-    /// Pointers to the quantized values, scales and sums of rows `first..first + T`. A kernel
-    /// reads block `b < blocks_per_row` of each, after [`check_tile`].
-    pub(super) fn rows<const T: usize>(
-        &self,
-        first: usize,
-    ) -> ([*const i8; T], [*const f32; T], [*const i32; T]) {
-        let nb = self.blocks_per_row;
-        (
-            std::array::from_fn(|t| self.quants.as_ptr().wrapping_add((first + t) * nb * QK)),
-            std::array::from_fn(|t| self.scales.as_ptr().wrapping_add((first + t) * nb)),
-            std::array::from_fn(|t| self.sums.as_ptr().wrapping_add((first + t) * nb)),
-        )
-    }
-}
-
-/// Quantizes `m` rows of `cols` values to Q8_0.
-fn quantize_rows(x: &[f32], m: usize, cols: usize) -> Acts {
-    let blocks_per_row = cols / QK;
-    let n = m * blocks_per_row;
-    let mut quants = vec![0i8; n * QK];
-    let mut scales = vec![0f32; n];
-    let mut sums = vec![0i32; n];
-    for (b, chunk) in x[..m * cols].chunks_exact(QK).enumerate() {
-        let amax = chunk.iter().fold(0f32, |a, v| a.max(v.abs()));
-        let d = amax / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-        let mut sum = 0i32;
-        for (q, v) in quants[b * QK..(b + 1) * QK].iter_mut().zip(chunk) {
-            *q = (v * id).round() as i8;
-            sum += i32::from(*q);
-        }
-        scales[b] = half::f16::from_f32(d).to_f32();
-        sums[b] = sum;
-    }
-    Acts {
-        quants,
-        scales,
-        sums,
-        blocks_per_row,
-    }
-}
-
 /// Checks the slices a kernel is handed; a failure is a bug in this module.
-fn check_tile(
-    quants: &[Line],
-    scales: &[Scales],
-    acts: &Acts,
-    lines: usize,
-    first: usize,
-    n: usize,
-) {
+fn check_tile(tile: &Tile<'_>, format: Format, acts: &Acts, first: usize, n: usize) {
     let nb = acts.blocks_per_row;
+    let scales = if matches!(format, Format::Q4_0 | Format::Q8_0) {
+        nb
+    } else {
+        0
+    };
     assert!(
-        quants.len() == nb * lines && scales.len() == nb,
+        tile.lines.len() == nb * format.lines() && tile.scales.len() == scales,
         "tile size"
     );
     assert!(
-        (first + n) * nb <= acts.scales.len() && (1..=TILE).contains(&n),
+        acts.kind == format.acts()
+            && (first + n) * nb <= acts.scales.len()
+            && (1..=TILE).contains(&n),
         "activation rows"
     );
 }
