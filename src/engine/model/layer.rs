@@ -4,7 +4,9 @@ use candle_core::Tensor;
 
 use super::linear::Linear;
 
+use super::attention::{self, Heads};
 use super::kv_cache::KvCache;
+use super::tiled::Isa;
 
 /// The weights of one block.
 #[derive(Debug)]
@@ -25,8 +27,8 @@ pub(crate) struct Step<'a> {
     pub pos: usize,
     pub cos: &'a Tensor,
     pub sin: &'a Tensor,
-    /// Additive causal mask `(seq, pos + seq)` when more than one position is processed.
-    pub mask: Option<&'a Tensor>,
+    /// The instruction set of the model's kernels (`None`: generic).
+    pub isa: Option<Isa>,
     pub eps: f32,
     pub n_head: usize,
     pub n_kv_head: usize,
@@ -39,7 +41,7 @@ impl Block {
         &self,
         x: &Tensor,
         step: &Step<'_>,
-        cache: &KvCache,
+        cache: &mut KvCache,
         index: usize,
     ) -> candle_core::Result<Tensor> {
         let h = candle_nn::ops::rms_norm(x, &self.attn_norm, step.eps)?;
@@ -56,13 +58,14 @@ impl Block {
         &self,
         x: &Tensor,
         s: &Step<'_>,
-        cache: &KvCache,
+        cache: &mut KvCache,
         index: usize,
     ) -> candle_core::Result<Tensor> {
         let (_, seq, _) = x.dims3()?;
         let [q, k, v]: [Tensor; 3] = Linear::forward_many(&[&self.wq, &self.wk, &self.wv], x)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("q/k/v".into()))?;
+        // `[heads][seq][head_dim]`, as RoPE and the cache want them.
         let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
             t.reshape((1, seq, n, s.head_dim))?
                 .transpose(1, 2)?
@@ -71,43 +74,19 @@ impl Block {
         let q = candle_nn::rotary_emb::rope_i(&heads(q, s.n_head)?, s.cos, s.sin)?;
         let k = candle_nn::rotary_emb::rope_i(&heads(k, s.n_kv_head)?, s.cos, s.sin)?;
         let v = heads(v, s.n_kv_head)?;
-        let (k, v) = cache.append(index, s.pos, &k, &v)?;
-        let kv_len = s.pos + seq;
-        // Grouped-query attention without copying K/V: query head h uses kv head h / n_rep, so
-        // the n_rep query heads of one kv head are stacked into its rows.
-        let n_rep = s.n_head / s.n_kv_head;
-        let q = q.reshape((1, s.n_kv_head, n_rep * seq, s.head_dim))?;
-        let scale = 1.0 / (s.head_dim as f64).sqrt();
-        let att = (q.matmul(&k.t()?)? * scale)?;
-        let att = match s.mask {
-            Some(mask) => att
-                .reshape((1, s.n_head, seq, kv_len))?
-                .broadcast_add(mask)?,
-            None => att,
+        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        cache.write(index, s.pos, &flat(&k)?, &flat(&v)?);
+        let shape = Heads {
+            n_head: s.n_head,
+            n_kv_head: s.n_kv_head,
+            head_dim: s.head_dim,
+            pos: s.pos,
+            seq,
         };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att
-            .reshape((1, s.n_kv_head, n_rep * seq, kv_len))?
-            .matmul(&v)?;
-        let y = y
-            .reshape((1, s.n_head, seq, s.head_dim))?
-            .transpose(1, 2)?
-            .reshape((1, seq, s.n_head * s.head_dim))?;
+        let y = attention::attend(&flat(&q)?, cache, index, shape, s.isa);
+        let y = Tensor::from_vec(y, (1, seq, s.n_head * s.head_dim), x.device())?;
         self.wo.forward(&y)
     }
-}
-
-/// The `(seq, pos + seq)` additive causal mask: position `pos + i` sees keys `0..=pos + i`.
-pub(crate) fn causal_mask(
-    seq: usize,
-    pos: usize,
-    device: &candle_core::Device,
-) -> candle_core::Result<Tensor> {
-    let kv_len = pos + seq;
-    let mask: Vec<f32> = (0..seq)
-        .flat_map(|i| (0..kv_len).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 }))
-        .collect();
-    Tensor::from_vec(mask, (seq, kv_len), device)
 }
 
 /// RoPE inverse frequencies `scale × base^(−2i/d)` for `i` in `0..d/2`.

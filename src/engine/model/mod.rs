@@ -1,6 +1,7 @@
 //! The LLaMA forward pass on candle ops and quantized matmuls, with a KV cache we own.
 
 mod acts;
+mod attention;
 #[cfg(test)]
 mod kernel_tests;
 mod kv_cache;
@@ -23,7 +24,7 @@ use crate::engine::config::{ConfigError, LlamaConfig};
 use crate::engine::cpu::{KernelLevel, KernelLevelError, MissingCpuFeature, check_cpu};
 use crate::engine::gguf::{GgufError, GgufFile};
 
-pub use kv_cache::{KvCache, KvSnapshot};
+pub use kv_cache::{KvCache, KvError, KvSnapshot, KvType};
 use layer::{Block, Step};
 use linear::Linear;
 
@@ -36,6 +37,9 @@ pub enum ModelError {
     /// The kernel level asked for (options or `LLAMA_DIALOGUE_CPU`) cannot be used.
     #[error(transparent)]
     KernelLevel(#[from] KernelLevelError),
+    /// A snapshot from another model, or a cache operation beyond the context.
+    #[error(transparent)]
+    Kv(#[from] KvError),
     /// The file could not be read.
     #[error(transparent)]
     Gguf(#[from] GgufError),
@@ -90,6 +94,9 @@ pub struct ModelOptions {
     /// `LLAMA_DIALOGUE_CPU` when set, else the fastest level this CPU supports. A level the CPU
     /// lacks fails the load with [`ModelError::KernelLevel`].
     pub kernels: Option<KernelLevel>,
+    /// How the KV cache stores keys and values: F16 (default, half the memory, as llama.cpp)
+    /// or F32.
+    pub kv_type: KvType,
 }
 
 impl Default for ModelOptions {
@@ -98,6 +105,7 @@ impl Default for ModelOptions {
             max_context: None,
             device: Device::Cpu,
             kernels: None,
+            kv_type: KvType::F16,
         }
     }
 }
@@ -126,6 +134,8 @@ pub struct LlamaModel {
     cache: KvCache,
     device: Device,
     kernel_level: KernelLevel,
+    /// The instruction set of its kernels (`None`: generic).
+    isa: Option<tiled::Isa>,
 }
 
 impl LlamaModel {
@@ -192,8 +202,15 @@ impl LlamaModel {
             rope,
             vocab,
             context,
-            cache: KvCache::new(config.block_count, config.head_count_kv, hd, context, dev),
+            cache: KvCache::new(
+                config.block_count,
+                config.head_count_kv,
+                hd,
+                context,
+                options.kv_type,
+            ),
             device: dev.clone(),
+            isa,
             kernel_level,
             config,
         })
@@ -241,7 +258,14 @@ impl LlamaModel {
 
     /// Copies the first `len` cached positions (clamped) so they can be restored later.
     pub fn snapshot(&self, len: usize) -> Result<KvSnapshot, ModelError> {
-        Ok(self.cache.snapshot(len)?)
+        Ok(self.cache.snapshot(len))
+    }
+
+    /// Removes cached positions `range` and moves the later ones down, their keys re-rotated
+    /// to their new positions (a context shift): the cache then holds the tokens without that
+    /// range, as if computed that way, for the cost of a copy instead of a prefill.
+    pub fn discard(&mut self, range: std::ops::Range<usize>) {
+        self.cache.discard(range, &self.rope);
     }
 
     /// Replaces the cache with a snapshot taken from this model.
@@ -273,24 +297,19 @@ impl LlamaModel {
         self.cache.reserve(pos + seq)?;
         let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let mut x = self.embed.embedding(&ids)?;
-        let mask = if seq > 1 {
-            Some(layer::causal_mask(seq, pos, &self.device)?)
-        } else {
-            None
-        };
         let (cos, sin) = layer::rope_tables(&self.rope, pos, seq, &self.device)?;
         let step = Step {
             pos,
             cos: &cos,
             sin: &sin,
-            mask: mask.as_ref(),
+            isa: self.isa,
             eps: self.config.rms_norm_eps,
             n_head: self.config.head_count,
             n_kv_head: self.config.head_count_kv,
             head_dim: self.config.head_dim,
         };
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(&x, &step, &self.cache, i)?;
+            x = block.forward(&x, &step, &mut self.cache, i)?;
         }
         self.cache.commit(tokens);
         let x = match which {

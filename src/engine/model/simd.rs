@@ -69,6 +69,10 @@ pub(super) trait Simd {
 
     unsafe fn fzero() -> Self::F;
     unsafe fn fsplat(x: f32) -> Self::F;
+    /// `ROWS` floats at `p`.
+    unsafe fn fload(p: *const f32) -> Self::F;
+    /// The sum of the lanes.
+    unsafe fn fsum(a: Self::F) -> f32;
     /// `ROWS` f16 values at `p`, one per lane.
     unsafe fn rows_f16(p: *const u16) -> Self::F;
     unsafe fn to_f(a: Self::I) -> Self::F;
@@ -275,6 +279,14 @@ pub(super) mod x86 {
             _mm512_set1_ps(x)
         }
         #[inline(always)]
+        unsafe fn fload(p: *const f32) -> __m512 {
+            unsafe { _mm512_loadu_ps(p) }
+        }
+        #[inline(always)]
+        unsafe fn fsum(a: __m512) -> f32 {
+            _mm512_reduce_add_ps(a)
+        }
+        #[inline(always)]
         unsafe fn rows_f16(p: *const u16) -> __m512 {
             unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) }
         }
@@ -376,6 +388,16 @@ pub(super) mod x86 {
             #[inline(always)]
             unsafe fn fsplat(x: f32) -> __m256 {
                 _mm256_set1_ps(x)
+            }
+            #[inline(always)]
+            unsafe fn fload(p: *const f32) -> __m256 {
+                unsafe { _mm256_loadu_ps(p) }
+            }
+            #[inline(always)]
+            unsafe fn fsum(a: __m256) -> f32 {
+                let s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+                let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+                _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
             }
             #[inline(always)]
             unsafe fn rows_f16(p: *const u16) -> __m256 {
