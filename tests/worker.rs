@@ -464,3 +464,52 @@ fn choose_scores_continuations_by_log_probability() {
         scores[0].log_prob
     );
 }
+
+/// A conversation that outgrows the context: the turn that drops its oldest exchanges reuses
+/// the cached turns that remain (context shift), instead of recomputing all but the persona.
+#[test]
+fn a_turn_at_the_full_context_shifts_the_cache_instead_of_recomputing() {
+    let path = model();
+    let options = ModelOptions {
+        max_context: Some(256),
+        ..Default::default()
+    };
+    let mut reused = Vec::new();
+    for shift in [true, false] {
+        let mut w = start(&path, |c| {
+            c.model_options = options.clone();
+            c.context_shift = shift;
+        });
+        let mut turns = Vec::new();
+        let mut at_limit = None;
+        for id in 1..60 {
+            turns.push(ChatMessage::new(
+                Role::User,
+                format!("Question {id}: where did the red ball go?"),
+            ));
+            let prompt = Prompt {
+                system: PERSONA.into(),
+                turns: turns.clone(),
+            };
+            w.submit(generate_req(id, 7, prompt, 12, 0)).unwrap();
+            let (reason, text, cached, dropped) = finished(&until_final(&w, id), id);
+            assert_ne!(reason, FinishReason::Cancelled);
+            turns.push(ChatMessage::new(Role::Assistant, text));
+            if dropped > 0 {
+                at_limit = Some((cached, dropped));
+                break;
+            }
+        }
+        let (cached, dropped) = at_limit.expect("the conversation outgrew the context");
+        assert!(dropped >= 2, "{dropped}");
+        reused.push(cached);
+    }
+    eprintln!("prompt tokens from the cache at the limit: shift {reused:?} (with, without)");
+    let persona = 40; // the persona alone is cached either way (it is longer than this)
+    assert!(
+        reused[0] > reused[1] + 16 && reused[1] >= persona,
+        "with the shift {} prompt tokens came from the cache, without {}",
+        reused[0],
+        reused[1]
+    );
+}

@@ -14,6 +14,7 @@
 mod prefix_cache;
 mod prompt;
 mod queue;
+mod reuse;
 mod serve;
 
 use std::path::PathBuf;
@@ -52,6 +53,11 @@ pub struct WorkerConfig {
     pub template: Option<ChatTemplate>,
     /// Called with the turns dropped when a conversation outgrows the context.
     pub summarise: Option<SummariseHook>,
+    /// When a conversation outgrows the context and its oldest turns are dropped, move the
+    /// cached turns that remain into place (a context shift, as llama.cpp's: a copy and a key
+    /// re-rotation) instead of recomputing them (default `true`). The moved positions keep what
+    /// they computed with the dropped turns in view; `false` recomputes them exactly.
+    pub context_shift: bool,
     /// Test hook: a generate request whose last user message equals this panics after its first
     /// token (to test panic recovery).
     #[doc(hidden)]
@@ -81,6 +87,7 @@ impl WorkerConfig {
             prefix_cache_mb: 512,
             template: None,
             summarise: None,
+            context_shift: true,
             panic_on_message: None,
         }
     }

@@ -73,6 +73,18 @@ impl PrefixCache {
         }
     }
 
+    /// The snapshot of exactly `tokens`, counted as a use.
+    pub fn get(&mut self, tokens: &[u32]) -> Option<&KvSnapshot> {
+        self.clock += 1;
+        let clock = self.clock;
+        let (s, used) = self
+            .entries
+            .iter_mut()
+            .find(|(s, _)| s.tokens() == tokens)?;
+        *used = clock;
+        Some(s)
+    }
+
     /// Whether a snapshot of exactly `tokens` is held.
     pub fn contains(&self, tokens: &[u32]) -> bool {
         self.entries.iter().any(|(s, _)| s.tokens() == tokens)

@@ -43,9 +43,11 @@ pub fn persona_prefix(llama: &Llama, system: &str) -> Result<Vec<u32>, RequestEr
 }
 
 /// Renders `prompt`, dropping the oldest turns (never the persona, never the last message) until
-/// it leaves `reserve` tokens to answer. Each time turns are dropped, `summarise` is called with
-/// all dropped turns and its summary is kept after the persona (left out if even alone it does
-/// not fit).
+/// it leaves `reserve` tokens to answer. Turns are dropped in a block: once anything must go,
+/// down to three quarters of the context, so that the next turns have room again and the cache
+/// can be shifted once instead of at every turn. Each time turns are dropped, `summarise` is
+/// called with all dropped turns and its summary is kept after the persona (left out if even
+/// alone it does not fit).
 pub fn build(
     llama: &Llama,
     prompt: &Prompt,
@@ -59,6 +61,7 @@ pub fn build(
             .render(&llama.tokenizer, &messages(system, turns))
     };
     let mut dropped = 0;
+    let mut limit = context;
     let mut summary: Option<String> = None;
     let (tokens, system) = loop {
         let turns = &prompt.turns[dropped..];
@@ -67,10 +70,13 @@ pub fn build(
             None => prompt.system.clone(),
         };
         let tokens = render(&system, turns)?;
-        if tokens.len() + reserve <= context {
+        if tokens.len() + reserve <= limit {
             break (tokens, system);
         }
         if turns.len() <= 1 {
+            if tokens.len() + reserve <= context {
+                break (tokens, system); // short of the block's target, but it fits
+            }
             if summary.take().is_some() {
                 continue; // retry without the summary
             }
@@ -79,6 +85,7 @@ pub fn build(
                 context,
             });
         }
+        limit = context - context / 4;
         // Drop the oldest exchange: a user message and the reply that follows it.
         dropped +=
             if turns.len() > 2 && turns[0].role == Role::User && turns[1].role == Role::Assistant {

@@ -10,6 +10,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 use super::prefix_cache::PrefixCache;
 use super::prompt::{BuiltPrompt, build, persona_prefix};
 use super::queue::{Queued, cancelled_before_start, common_prefix, log_softmax_at};
+use super::reuse;
 use super::{Control, ModelInfo, WorkerConfig, WorkerStartError, default_threads, model_error};
 use crate::engine::backend::{
     BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest,
@@ -216,7 +217,11 @@ impl Server {
     /// Puts the longest reusable prefix of `prompt` in the model's cache (from the model's own
     /// cache or a snapshot) and makes sure its persona prefix is in the prefix cache. Returns the
     /// number of prompt tokens reused without computation and the milliseconds spent.
-    fn prepare(&mut self, prompt: &BuiltPrompt) -> Result<(usize, f64), RequestError> {
+    fn prepare(
+        &mut self,
+        prompt: &BuiltPrompt,
+        conversation: Option<ConversationId>,
+    ) -> Result<(usize, f64), RequestError> {
         let start = std::time::Instant::now();
         let model = &mut self.llama.model;
         let mut reused = common_prefix(model.cache().tokens(), &prompt.tokens);
@@ -227,6 +232,10 @@ impl Server {
             model.truncate(common);
             reused = common;
         }
+        if self.config.context_shift {
+            reused = reused.max(self.shift_into_place(&prompt.tokens, conversation)?);
+        }
+        let model = &mut self.llama.model;
         let persona = &prompt.tokens[..prompt
             .persona_len
             .min(prompt.tokens.len().saturating_sub(1))];
@@ -247,6 +256,32 @@ impl Server {
         ))
     }
 
+    /// A context shift: when the prompt repeats, after its common prefix, chunks of the cached
+    /// conversation that are further along in the cache (its oldest turns were dropped), moves
+    /// them into place. Plans against the model's cache and the conversation's last snapshot,
+    /// and applies the better. Returns the prompt tokens now cached.
+    fn shift_into_place(
+        &mut self,
+        tokens: &[u32],
+        conversation: Option<ConversationId>,
+    ) -> Result<usize, RequestError> {
+        let model = &mut self.llama.model;
+        let (mut discards, mut reused) = reuse::plan(model.cache().tokens(), tokens);
+        if let Some(saved) = conversation.and_then(|c| self.conversations.get(&c)) {
+            let (other, better) = reuse::plan(saved, tokens);
+            if better > reused
+                && let Some(snapshot) = self.cache.get(saved)
+            {
+                model.restore(snapshot).map_err(model_error)?;
+                (discards, reused) = (other, better);
+            }
+        }
+        for range in discards {
+            model.discard(range);
+        }
+        Ok(reused)
+    }
+
     fn generate(&mut self, r: GenerateRequest, ch: &Channels) -> Result<(), RequestError> {
         let _ = ch.events.send(BackendEvent::Started {
             id: r.id,
@@ -262,7 +297,7 @@ impl Server {
             reserve,
             self.config.summarise.as_ref(),
         )?;
-        let (reused, prepare_ms) = self.prepare(&built)?;
+        let (reused, prepare_ms) = self.prepare(&built, Some(r.conversation))?;
         let stop_tokens = self.llama.template.stop_tokens(&self.llama.tokenizer);
         let opts = GenerateOptions {
             stop_tokens: &stop_tokens,
@@ -350,7 +385,7 @@ impl Server {
             .collect();
         let longest = candidates.iter().map(Vec::len).max().unwrap_or(0);
         let built = build(&self.llama, &r.prompt, longest.max(1), None)?;
-        self.prepare(&built)?;
+        self.prepare(&built, None)?;
         let model = &mut self.llama.model;
         let cached =
             common_prefix(model.cache().tokens(), &built.tokens).min(built.tokens.len() - 1);
@@ -404,7 +439,7 @@ impl Server {
                 tokens,
                 dropped_turns: 0,
             };
-            self.prepare(&built)?;
+            self.prepare(&built, None)?;
         }
         let _ = ch.events.send(BackendEvent::Warmed {
             id,
