@@ -1,35 +1,58 @@
 #!/usr/bin/env bash
-# Ours and llama.cpp on the same random-weight GGUF files, 2 threads, alternating, two rounds
-# (the figures in docs/PERFORMANCE.md). Needs a release build and ../shared/bench.
+# Ours and llama.cpp on the same random-weight GGUF files, 2 threads, alternating (the figures in
+# docs/PERFORMANCE.md). Needs a release build of the CLI and ../shared/bench (llama.cpp, pinned).
 #
-#   bash benches/side_by_side.sh [DIR]      # DIR holds the test files (default /tmp/bench)
+#   bash benches/side_by_side.sh [DIR] [ROUNDS]   # DIR holds the files (default /tmp/bench)
 #
-# Missing TinyLlama-shape files are generated with `make-test-model`; the LLaMA-2-7B shape is
-# generated, measured once and deleted (3.5 GiB).
+# Files: an F16 file of the TinyLlama-1.1B shape from `make-test-model` (real LLaMA-2 vocabulary,
+# random weights), quantized by llama.cpp's own `llama-quantize` to Q4_0, Q8_0, Q4_K_M and
+# Q5_K_M, so both programs read byte-identical files. Each file is measured at our AVX-512 level
+# against llama.cpp's native build, and at our AVX2 level (LLAMA_DIALOGUE_CPU=avx2) against
+# llama.cpp built for AVX2 only (LLAMA_CPP_REF_VARIANT=avx2). BIG=1 adds the LLaMA-2-7B and
+# LLaMA-2-13B Q4_K_M shapes once each (their F16 files, 13 and 26 GB, are deleted after).
 set -u
 cd "$(dirname "$0")/.."
 dir=${1:-/tmp/bench}
+rounds=${2:-2}
 ours=./target/release/llama-dialogue
-ref="bash ${LLAMA_DIALOGUE_BENCH:-../shared/bench}/llama_cpp_bench.sh"
+bench=${LLAMA_DIALOGUE_BENCH:-../shared/bench}/llama_cpp_bench.sh
 vocab=tests/models/ggml-vocab-llama-spm.gguf
 mkdir -p "$dir"
-make_model() { # SHAPE QUANT OUT
-  [ -f "$3" ] || $ours make-test-model --shape "$1" --quant "$2" --vocab "$vocab" --out "$3" 2>&1 | tail -1
+
+make_f16() { # SHAPE OUT
+  [ -f "$2" ] || $ours make-test-model --shape "$1" --quant f16 --vocab "$vocab" --out "$2" 2>&1 | tail -1
 }
-for q in q4_0 q8_0; do make_model tinyllama-1.1b $q "$dir/tinyllama-$q.gguf"; done
-for round in 1 2; do
-  for q in q4_0 q8_0; do
-    f=$dir/tinyllama-$q.gguf
-    echo "=== round $round tinyllama-1.1b $q ours"
-    $ours --threads 2 bench --model "$f" --json 2>/dev/null
-    echo "=== round $round tinyllama-1.1b $q llama.cpp"
-    $ref bench "$f" 2 256 64 2>/dev/null | sed -n 3,4p
+quantize() { # F16 TYPE OUT
+  [ -f "$3" ] || bash "$bench" quantize "$1" "$3" "$2" > "$3.log" 2>&1
+}
+ours_json() { # LEVEL FILE [REPS]
+  LLAMA_DIALOGUE_CPU=$1 $ours --threads 2 bench --model "$2" --reps "${3:-3}" --json 2>/dev/null
+}
+theirs_md() { # VARIANT FILE
+  LLAMA_CPP_REF_VARIANT=$1 bash "$bench" bench "$2" 2 256 64 2>/dev/null | sed -n 3,4p
+}
+
+make_f16 tinyllama-1.1b "$dir/tinyllama-f16.gguf"
+types="Q4_0 Q8_0 Q4_K_M Q5_K_M"
+for t in $types; do quantize "$dir/tinyllama-f16.gguf" "$t" "$dir/tinyllama-$t.gguf"; done
+for round in $(seq 1 "$rounds"); do
+  for t in $types; do
+    f=$dir/tinyllama-$t.gguf
+    echo "=== round $round tinyllama $t ours avx512"; ours_json avx512 "$f"
+    echo "=== round $round tinyllama $t llama.cpp native"; theirs_md native "$f"
+    echo "=== round $round tinyllama $t ours avx2"; ours_json avx2 "$f"
+    echo "=== round $round tinyllama $t llama.cpp avx2"; theirs_md avx2 "$f"
   done
 done
-big=$dir/llama2-7b-q4_0.gguf
-make_model llama2-7b q4_0 "$big"
-echo "=== llama2-7b q4_0 ours (reps 1)"
-$ours --threads 2 bench --model "$big" --reps 1 --json 2>/dev/null
-echo "=== llama2-7b q4_0 llama.cpp"
-$ref bench "$big" 2 256 64 2>/dev/null | sed -n 3,4p
-rm -f "$big"
+
+if [ "${BIG:-0}" = 1 ]; then
+  for shape in llama2-7b llama2-13b; do
+    f16=$dir/$shape-f16.gguf
+    f=$dir/$shape-Q4_K_M.gguf
+    make_f16 "$shape" "$f16"
+    quantize "$f16" Q4_K_M "$f"
+    rm -f "$f16"
+    echo "=== $shape Q4_K_M ours avx512 (reps 1)"; ours_json avx512 "$f" 1
+    echo "=== $shape Q4_K_M llama.cpp native"; theirs_md native "$f"
+  done
+fi

@@ -55,8 +55,19 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
                     let w_hi = S::and(S::shr16(v, 4), low);
                     for t in 0..T {
                         let a = aq[t].add(b * QK + 4 * g);
-                        lo[t] = S::dot(lo[t], w_lo, S::splat4(a));
-                        hi[t] = S::dot(hi[t], w_hi, S::splat4(a.add(16)));
+                        if S::VNNI {
+                            lo[t] = S::dot(lo[t], w_lo, S::splat4(a));
+                            hi[t] = S::dot(hi[t], w_hi, S::splat4(a.add(16)));
+                        } else {
+                            // At most 8 × 2 × 15 × 127 per 16-bit sum: no saturation.
+                            lo[t] = S::dot16(lo[t], w_lo, S::splat4(a));
+                            lo[t] = S::dot16(lo[t], w_hi, S::splat4(a.add(16)));
+                        }
+                    }
+                }
+                if !S::VNNI {
+                    for t in 0..T {
+                        lo[t] = S::widen16(lo[t]);
                     }
                 }
                 let dw = S::rows_f16(tile.scales[b].as_ptr().add(part * S::ROWS));

@@ -143,8 +143,20 @@ unsafe fn dot_rows<S: Simd, const T: usize, const Q5: bool>(
                         }
                         for t in 0..T {
                             let a = aq[t].add(b * QK + 64 * c + 4 * g);
-                            lo[t] = S::dot(lo[t], w_lo, S::splat4(a));
-                            hi[t] = S::dot(hi[t], w_hi, S::splat4(a.add(32)));
+                            if S::VNNI || Q5 {
+                                lo[t] = S::dot(lo[t], w_lo, S::splat4(a));
+                                hi[t] = S::dot(hi[t], w_hi, S::splat4(a.add(32)));
+                            } else {
+                                // Q4_K: at most 8 × 2 × 15 × 127 per 16-bit sum.
+                                lo[t] = S::dot16(lo[t], w_lo, S::splat4(a));
+                                hi[t] = S::dot16(hi[t], w_hi, S::splat4(a.add(32)));
+                            }
+                        }
+                    }
+                    if !(S::VNNI || Q5) {
+                        for t in 0..T {
+                            lo[t] = S::widen16(lo[t]);
+                            hi[t] = S::widen16(hi[t]);
                         }
                     }
                     let sc_lo = S::rows_u8(aux.add(32 * c + row0));

@@ -60,6 +60,12 @@ pub(super) trait Simd {
     /// `acc + Σ w·a` over each lane's 4 byte pairs, `w` unsigned and `a` signed. Without VNNI
     /// the pairs add up in 16 bits first: `|w₀a₀ + w₁a₁|` must stay below 2¹⁵.
     unsafe fn dot(acc: Self::I, w: Self::I, a: Self::I) -> Self::I;
+    /// `acc + (w₀a₀ + w₁a₁)` in 16-bit lanes (two per row), `w` unsigned, `a` signed: the
+    /// products of several lines add up in 16 bits and are widened once ([`Simd::widen16`]), for
+    /// the instruction sets without VNNI. The caller keeps every 16-bit sum below 2¹⁵.
+    unsafe fn dot16(acc: Self::I, w: Self::I, a: Self::I) -> Self::I;
+    /// The 16-bit pair sums of [`Simd::dot16`] as one 32-bit sum per row.
+    unsafe fn widen16(acc: Self::I) -> Self::I;
     /// `acc + Σ w·a` with both signed (−128 ≤ w ≤ 127, |a| ≤ 127), exact without VNNI too.
     unsafe fn dot_signed(acc: Self::I, w: Self::I, a: Self::I) -> Self::I;
     /// `ROWS` unsigned bytes at `p`, one per lane.
@@ -256,6 +262,14 @@ pub(super) mod x86 {
             _mm512_dpbusd_epi32(acc, w, a)
         }
         #[inline(always)]
+        unsafe fn dot16(acc: __m512i, w: __m512i, a: __m512i) -> __m512i {
+            _mm512_add_epi16(acc, _mm512_maddubs_epi16(w, a))
+        }
+        #[inline(always)]
+        unsafe fn widen16(acc: __m512i) -> __m512i {
+            _mm512_madd_epi16(acc, _mm512_set1_epi16(1))
+        }
+        #[inline(always)]
         unsafe fn dot_signed(acc: __m512i, w: __m512i, a: __m512i) -> __m512i {
             // |w| as unsigned (−128 gives 128) times a with w's sign.
             let neg = _mm512_movepi8_mask(w);
@@ -368,6 +382,14 @@ pub(super) mod x86 {
                 unsafe { _mm256_set1_epi32(p.cast::<i32>().read_unaligned()) }
             }
             #[inline(always)]
+            unsafe fn dot16(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
+                _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, a))
+            }
+            #[inline(always)]
+            unsafe fn widen16(acc: __m256i) -> __m256i {
+                _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
+            }
+            #[inline(always)]
             unsafe fn dot_signed(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
                 // |w| as unsigned (−128 gives 128) times a with w's sign: pairs stay below 2¹⁵.
                 let p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
@@ -438,8 +460,7 @@ pub(super) mod x86 {
 
         #[inline(always)]
         unsafe fn dot(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
-            let p = _mm256_maddubs_epi16(w, a);
-            _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+            _mm256_add_epi32(acc, Self::widen16(_mm256_maddubs_epi16(w, a)))
         }
     }
 }

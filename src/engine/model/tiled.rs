@@ -77,11 +77,14 @@ impl Isa {
         }
     }
 
-    /// The instruction set of a kernel level on this CPU (`None`: candle's kernels).
+    /// The instruction set of a kernel level on this CPU (`None`: candle's kernels). The AVX2
+    /// level uses AVX-VNNI where the CPU has it, unless `LLAMA_DIALOGUE_AVX_VNNI=0` (to measure
+    /// the plain AVX2 kernels on such a CPU, as on a Haswell-to-Rocket-Lake or Zen 1-3 one).
     pub(crate) fn for_level(level: KernelLevel) -> Option<Self> {
+        let vnni_off = std::env::var("LLAMA_DIALOGUE_AVX_VNNI").is_ok_and(|v| v.trim() == "0");
         match level {
             KernelLevel::Avx512 => Some(Self::Avx512Vnni),
-            KernelLevel::Avx2 if Self::Avx2Vnni.is_supported() => Some(Self::Avx2Vnni),
+            KernelLevel::Avx2 if Self::Avx2Vnni.is_supported() && !vnni_off => Some(Self::Avx2Vnni),
             KernelLevel::Avx2 => Some(Self::Avx2),
             KernelLevel::Generic => None,
         }
