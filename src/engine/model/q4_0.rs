@@ -66,8 +66,8 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
                     }
                 }
                 if !S::VNNI {
-                    for t in 0..T {
-                        lo[t] = S::widen16(lo[t]);
+                    for sum in &mut lo {
+                        *sum = S::widen16(*sum);
                     }
                 }
                 let dw = S::rows_f16(tile.scales[b].as_ptr().add(part * S::ROWS));

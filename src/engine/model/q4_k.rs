@@ -154,9 +154,8 @@ unsafe fn dot_rows<S: Simd, const T: usize, const Q5: bool>(
                         }
                     }
                     if !(S::VNNI || Q5) {
-                        for t in 0..T {
-                            lo[t] = S::widen16(lo[t]);
-                            hi[t] = S::widen16(hi[t]);
+                        for sum in lo.iter_mut().chain(&mut hi) {
+                            *sum = S::widen16(*sum);
                         }
                     }
                     let sc_lo = S::rows_u8(aux.add(32 * c + row0));
