@@ -1,11 +1,16 @@
-//! Activations quantized for the tiled kernels, exactly as llama.cpp (and candle) quantize them
-//! for each weight format, so our products equal theirs to float rounding:
+//! Activations quantized for the tiled kernels exactly as llama.cpp's x86 build quantizes them
+//! for each weight format, so our products equal its (and candle's) to float rounding:
 //!
 //! - **Q8_0** (for Q4_0 and Q8_0 weights): per 32 values `d = amax / 127` rounded to f16,
-//!   `q = round(x / d)` (ties away from zero).
+//!   `q = nearest(x · 127 / amax)` (llama.cpp's AVX code; its scalar reference and candle round
+//!   ties away from zero instead, which only differs when a product lands exactly on a half).
 //! - **Q8_K** (for the K-quants): per 256 values, with `max` the value of largest magnitude,
-//!   `iscale = −127 / max`, `q = nearest(iscale · x)` (ties to even) clamped to −128..127,
-//!   `d = 1 / iscale`.
+//!   `iscale = −127 / max`, `q = nearest(iscale · x)` capped at 127, `d = 1 / iscale`
+//!   (llama.cpp's `quantize_row_q8_K_ref`, which its x86 build uses).
+//!
+//! `nearest` rounds half to even with a float addition and integer bit operations (llama.cpp's
+//! `nearest_int`), so these loops vectorize with plain SSE2 too: a game that builds the crate
+//! for the baseline x86-64 target loses nothing here.
 //!
 //! Besides the values and scales, each block carries the sums of its values per group (the
 //! whole 32-value block for Q8_0, every 16 values for Q8_K), which the kernels use for offsets
@@ -90,15 +95,22 @@ impl Acts {
     }
 }
 
+/// Rounds to the nearest integer, ties to even (valid for `|x| < 2²²`): adding 1.5 × 2²³ leaves
+/// the rounded integer in the low bits of the mantissa.
+#[inline(always)]
+fn nearest(x: f32) -> i32 {
+    let v = x + 12_582_912.0;
+    (v.to_bits() & 0x007f_ffff) as i32 - 0x0040_0000
+}
+
 /// One Q8_0 block; returns its scale.
 fn quantize_q8_0(x: &[f32], q: &mut [i8]) -> f32 {
     let amax = x.iter().fold(0f32, |a, v| a.max(v.abs()));
-    let d = amax / 127.0;
-    let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
     for (q, v) in q.iter_mut().zip(x) {
-        *q = (v * id).round() as i8;
+        *q = nearest(v * id) as i8;
     }
-    half::f16::from_f32(d).to_f32()
+    half::f16::from_f32(amax / 127.0).to_f32()
 }
 
 /// One Q8_K block; returns its scale.
@@ -116,7 +128,7 @@ fn quantize_q8_k(x: &[f32], q: &mut [i8]) -> f32 {
     }
     let iscale = -127.0 / max;
     for (q, v) in q.iter_mut().zip(x) {
-        *q = (iscale * v).round_ties_even().clamp(-128.0, 127.0) as i8;
+        *q = nearest(iscale * v).min(127) as i8;
     }
     1.0 / iscale
 }
@@ -149,6 +161,23 @@ mod tests {
         }
         let zeros = Acts::quantize(ActsKind::Q8K, &[0.0; 256], 1, 256);
         assert_eq!((zeros.scales[0], zeros.sums[3]), (0.0, 0));
+    }
+
+    #[test]
+    fn nearest_rounds_half_to_even() {
+        for (x, want) in [
+            (0.0, 0),
+            (0.49999997, 0),
+            (0.5, 0),
+            (1.5, 2),
+            (2.5, 2),
+            (-2.5, -2),
+            (-3.5, -4),
+            (126.6, 127),
+            (-127.0, -127),
+        ] {
+            assert_eq!(super::nearest(x), want, "{x}");
+        }
     }
 
     /// Ties round to even, as llama.cpp's `nearest_int` does (candle rounds them away from zero,
