@@ -49,7 +49,18 @@ pub(super) struct Acts {
     pub(super) quants: Vec<i8>,
     pub(super) scales: Vec<f32>,
     pub(super) sums: Vec<i32>,
+    /// Q8_K only, [`PAIRS`] per block: the sums per 32 values two by two, then the sums per 16
+    /// two by two, each pair as two 16-bit halves (low: the first) for `Simd::dot_i16`.
+    pub(super) pairs: Vec<i32>,
     pub(super) blocks_per_row: usize,
+}
+
+/// Sum pairs per Q8_K block: 4 of sums per 32, then 8 of sums per 16.
+pub(super) const PAIRS: usize = 12;
+
+/// Two sums as the 16-bit halves of one lane (each fits: at most 32 × 128).
+fn pair(lo: i32, hi: i32) -> i32 {
+    (lo & 0xFFFF) | (hi << 16)
 }
 
 impl Acts {
@@ -58,11 +69,13 @@ impl Acts {
         let (block, groups) = (kind.block(), kind.groups());
         let blocks_per_row = cols / block;
         let n = m * blocks_per_row;
+        let pairs = if kind == ActsKind::Q8K { n * PAIRS } else { 0 };
         let mut acts = Self {
             kind,
             quants: vec![0; n * block],
             scales: vec![0.0; n],
             sums: vec![0; n * groups],
+            pairs: vec![0; pairs],
             blocks_per_row,
         };
         let chunks = x[..m * cols].chunks_exact(block);
@@ -77,7 +90,27 @@ impl Acts {
                 *sum = group.iter().map(|&v| i32::from(v)).sum();
             }
         }
+        if kind == ActsKind::Q8K {
+            for (s, p) in acts
+                .sums
+                .chunks_exact(16)
+                .zip(acts.pairs.chunks_exact_mut(PAIRS))
+            {
+                for i in 0..4 {
+                    p[i] = pair(s[4 * i] + s[4 * i + 1], s[4 * i + 2] + s[4 * i + 3]);
+                }
+                for i in 0..8 {
+                    p[4 + i] = pair(s[2 * i], s[2 * i + 1]);
+                }
+            }
+        }
         acts
+    }
+
+    /// Pointers to the sum pairs ([`PAIRS`] per block) of rows `first..first + T` (Q8_K).
+    pub(super) fn pairs<const T: usize>(&self, first: usize) -> [*const i32; T] {
+        let nb = self.blocks_per_row;
+        std::array::from_fn(|t| self.pairs.as_ptr().wrapping_add((first + t) * nb * PAIRS))
     }
 
     /// Pointers to the values, scales and sums of rows `first..first + T`. A kernel reads
@@ -159,6 +192,14 @@ mod tests {
                 assert_eq!(*sum, want);
             }
         }
+        let p = &acts.pairs[..super::PAIRS];
+        let s = &acts.sums[..16];
+        let half = |v: i32, hi: bool| if hi { v >> 16 } else { (v << 16) >> 16 };
+        assert_eq!(
+            (half(p[1], false), half(p[1], true)),
+            (s[4] + s[5], s[6] + s[7])
+        );
+        assert_eq!((half(p[4 + 3], false), half(p[4 + 3], true)), (s[6], s[7]));
         let zeros = Acts::quantize(ActsKind::Q8K, &[0.0; 256], 1, 256);
         assert_eq!((zeros.scales[0], zeros.sums[3]), (0.0, 0));
     }

@@ -2,6 +2,7 @@
 
 mod acts;
 mod attention;
+mod expanded;
 #[cfg(test)]
 mod kernel_tests;
 mod kv_cache;

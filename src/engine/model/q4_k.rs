@@ -10,9 +10,10 @@
 //!   rows' `d` (f16) at `256..` and `dmin` at `288..`.
 //!
 //! A sub-block's integer dot product is scaled by `sc[j]` in 32 bits; the minima term
-//! `Σ_j m[j] · Σ q_a` uses the activations' sums per 16 (Q8_K), in float, exactly.
+//! `Σ_j m[j] · Σ q_a` takes the minima two by two as 16-bit pairs against the activations' sums
+//! per 32 (`vpdpwssd`), exactly.
 
-use super::acts::Acts;
+use super::acts::{Acts, PAIRS};
 use super::simd::{Simd, isa_kernels};
 use super::tiled::{Line, ROWS, TILE, Tile};
 
@@ -104,6 +105,35 @@ unsafe fn q5k_rows<S: Simd, const T: usize>(
     unsafe { dot_rows::<S, T, true>(tile, acts, first, out) }
 }
 
+/// Part `part` of nibble line `k` of the super-block at `blk` as two lines of values (one byte
+/// each, unsigned): the low nibbles' and the high nibbles' (with their fifth bits for Q5_K).
+/// `low` and `bit` are `splat8(0x0F)` and `splat8(0x10)`.
+///
+/// # Safety
+/// `S`'s instruction set; `blk` points at a whole super-block of the tile.
+#[inline(always)]
+pub(super) unsafe fn unpack<S: Simd, const Q5: bool>(
+    blk: *const Line,
+    k: usize,
+    part: usize,
+    low: S::I,
+    bit: S::I,
+) -> (S::I, S::I) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let v = S::load(blk.add(k), part);
+        let mut w_lo = S::and(v, low);
+        let mut w_hi = S::and(S::shr16(v, 4), low);
+        if Q5 {
+            let h = S::load(blk.add(32 + k / 4), part);
+            let i = 2 * (k % 4) as i32;
+            w_lo = S::or(w_lo, S::and(S::shift16(h, 4 - i), bit));
+            w_hi = S::or(w_hi, S::and(S::shift16(h, 3 - i), bit));
+        }
+        (w_lo, w_hi)
+    }
+}
+
 /// Rows `first..first + T` of the activations times one tile (see the module documentation).
 ///
 /// # Safety
@@ -120,7 +150,8 @@ unsafe fn dot_rows<S: Simd, const T: usize, const Q5: bool>(
     // in the activations (`tiled::check_tile` checked the sizes).
     unsafe {
         let (low, bit) = (S::splat8(0x0F), S::splat8(0x10));
-        let (aq, ad, asum) = acts.rows::<T>(first);
+        let (aq, ad, _) = acts.rows::<T>(first);
+        let pairs = acts.pairs::<T>(first);
         for part in 0..S::PARTS {
             let row0 = part * S::ROWS;
             let mut acc = [S::fzero(); T];
@@ -132,15 +163,7 @@ unsafe fn dot_rows<S: Simd, const T: usize, const Q5: bool>(
                     let mut lo = [S::zero(); T];
                     let mut hi = [S::zero(); T];
                     for g in 0..8 {
-                        let v = S::load(blk.add(8 * c + g), part);
-                        let mut w_lo = S::and(v, low);
-                        let mut w_hi = S::and(S::shr16(v, 4), low);
-                        if Q5 {
-                            let h = S::load(blk.add(32 + 2 * c + g / 4), part);
-                            let i = 2 * (g % 4) as i32;
-                            w_lo = S::or(w_lo, S::and(S::shift16(h, 4 - i), bit));
-                            w_hi = S::or(w_hi, S::and(S::shift16(h, 3 - i), bit));
-                        }
+                        let (w_lo, w_hi) = unpack::<S, Q5>(blk, 8 * c + g, part, low, bit);
                         for t in 0..T {
                             let a = aq[t].add(b * QK + 64 * c + 4 * g);
                             if S::VNNI || Q5 {
@@ -167,21 +190,23 @@ unsafe fn dot_rows<S: Simd, const T: usize, const Q5: bool>(
                 }
                 let dw = S::rows_f16(aux.add(256 + 2 * row0).cast());
                 let dmin = S::rows_f16(aux.add(288 + 2 * row0).cast());
-                // No closures in kernel bodies: they would not inherit the target features.
-                let mut mins = [S::fzero(); 8];
-                for (j, m) in mins.iter_mut().enumerate() {
-                    *m = S::to_f(S::rows_u8(aux.add(128 + 16 * j + row0)));
+                // The minima two sub-blocks at a time, as 16-bit pairs against the activations'
+                // sums per 32 (`Acts::pairs`). No closures in kernel bodies: they would not
+                // inherit the target features.
+                let mut mins = [S::zero(); 4];
+                for (p, m) in mins.iter_mut().enumerate() {
+                    let at = aux.add(128 + 32 * p + row0);
+                    *m = S::pair16(S::rows_u8(at), S::rows_u8(at.add(16)));
                 }
                 for t in 0..T {
-                    let s = asum[t].add(b * 16);
-                    let mut m = S::fzero();
-                    for (j, &mj) in mins.iter().enumerate() {
-                        let sum32 = (*s.add(2 * j) + *s.add(2 * j + 1)) as f32;
-                        m = S::fmadd(mj, S::fsplat(sum32), m);
+                    let sums = pairs[t].add(b * PAIRS);
+                    let mut m = S::zero();
+                    for (p, &mp) in mins.iter().enumerate() {
+                        m = S::dot_i16(m, mp, S::splat32(*sums.add(p)));
                     }
                     let da = *ad[t].add(b);
                     acc[t] = S::fmadd(S::to_f(sumi[t]), S::fmul(dw, S::fsplat(da)), acc[t]);
-                    acc[t] = S::fmadd(m, S::fmul(dmin, S::fsplat(-da)), acc[t]);
+                    acc[t] = S::fmadd(S::to_f(m), S::fmul(dmin, S::fsplat(-da)), acc[t]);
                 }
             }
             for t in 0..T {

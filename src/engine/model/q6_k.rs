@@ -8,10 +8,12 @@
 //!   (`i = k % 2`) are the top two bits of nibble line `k`'s low and high values at byte `b`;
 //! - 5 lines of scales: `sc[j]` of the 16 rows at bytes `16j..`, their `d` (f16) at `256..`.
 //!
-//! A group's integer dot product, less `32 · Σ q_a` (the activations' sums per 16, Q8_K), is
-//! scaled by `sc[j]` in 32 bits. `q ≤ 63`, so `vpmaddubsw` pairs stay below 2¹⁵.
+//! A group's integer dot product is scaled by `sc[j]` in 32 bits; the `− 32` of every value is
+//! subtracted once per super-block as `32 · Σ_j sc[j] · Σ q_a`, the scales two by two as 16-bit
+//! pairs against the activations' sums per 16 (`vpdpwssd`). `q ≤ 63`, so `vpmaddubsw` pairs
+//! stay below 2¹⁵.
 
-use super::acts::Acts;
+use super::acts::{Acts, PAIRS};
 use super::simd::{Simd, isa_kernels};
 use super::tiled::{Line, ROWS, TILE, Tile};
 
@@ -60,6 +62,34 @@ pub(super) fn repack(src: &[u8], row: usize, lines: &mut [Line]) {
 
 isa_kernels!(isa: dot_rows => AVX512, AVX2_VNNI, AVX2);
 
+/// Part `part` of nibble line `k` of the super-block at `blk` as two lines of 6-bit values (one
+/// byte each): the low nibbles' and the high nibbles', with their top two bits. `low` and `top`
+/// are `splat8(0x0F)` and `splat8(0x30)`.
+///
+/// # Safety
+/// `S`'s instruction set; `blk` points at a whole super-block of the tile.
+#[inline(always)]
+pub(super) unsafe fn unpack<S: Simd>(
+    blk: *const Line,
+    k: usize,
+    part: usize,
+    low: S::I,
+    top: S::I,
+) -> (S::I, S::I) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let v = S::load(blk.add(k), part);
+        let h = S::load(blk.add(32 + k / 2), part);
+        let i = 4 * (k % 2) as i32;
+        let w_lo = S::or(S::and(v, low), S::and(S::shift16(h, 4 - i), top));
+        let w_hi = S::or(
+            S::and(S::shr16(v, 4), low),
+            S::and(S::shift16(h, 2 - i), top),
+        );
+        (w_lo, w_hi)
+    }
+}
+
 /// Rows `first..first + T` of the activations times one tile (see the module documentation).
 ///
 /// # Safety
@@ -75,7 +105,8 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
     // in the activations (`tiled::check_tile` checked the sizes).
     unsafe {
         let (low, top) = (S::splat8(0x0F), S::splat8(0x30));
-        let (aq, ad, asum) = acts.rows::<T>(first);
+        let (aq, ad, _) = acts.rows::<T>(first);
+        let pairs = acts.pairs::<T>(first);
         for part in 0..S::PARTS {
             let row0 = part * S::ROWS;
             let mut acc = [S::fzero(); T];
@@ -90,15 +121,7 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
                     let mut lo = [S::zero(); T];
                     let mut hi = [S::zero(); T];
                     for g in 4 * q..4 * q + 4 {
-                        let k = 8 * c + g;
-                        let v = S::load(blk.add(k), part);
-                        let h = S::load(blk.add(32 + k / 2), part);
-                        let i = 4 * (k % 2) as i32;
-                        let w_lo = S::or(S::and(v, low), S::and(S::shift16(h, 4 - i), top));
-                        let w_hi = S::or(
-                            S::and(S::shr16(v, 4), low),
-                            S::and(S::shift16(h, 2 - i), top),
-                        );
+                        let (w_lo, w_hi) = unpack::<S>(blk, 8 * c + g, part, low, top);
                         for t in 0..T {
                             let a = aq[t].add(b * QK + 64 * c + 4 * g);
                             lo[t] = S::dot(lo[t], w_lo, S::splat4(a));
@@ -109,17 +132,27 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
                     let sc_lo = S::rows_i8(aux.add(16 * j_lo + row0).cast());
                     let sc_hi = S::rows_i8(aux.add(16 * j_hi + row0).cast());
                     for t in 0..T {
-                        let s = asum[t].add(b * 16);
-                        let lo = S::sub(lo[t], S::splat32(32 * *s.add(j_lo)));
-                        let hi = S::sub(hi[t], S::splat32(32 * *s.add(j_hi)));
-                        let both = S::add(S::mul(lo, sc_lo), S::mul(hi, sc_hi));
+                        let both = S::add(S::mul(lo[t], sc_lo), S::mul(hi[t], sc_hi));
                         sumi[t] = S::add(sumi[t], both);
                     }
                 }
+                // The `− 32` of every value: `32 · Σ_j sc[j] · Σ q_a` over the groups, the
+                // scales two by two as 16-bit pairs against the activations' sums per 16.
+                let mut scales = [S::zero(); 8];
+                for (p, s) in scales.iter_mut().enumerate() {
+                    let at = aux.add(32 * p + row0).cast::<i8>();
+                    *s = S::pair16(S::rows_i8(at), S::rows_i8(at.add(16)));
+                }
                 let dw = S::rows_f16(aux.add(256 + 2 * row0).cast());
                 for t in 0..T {
+                    let sums = pairs[t].add(b * PAIRS + 4);
+                    let mut offset = S::zero();
+                    for (p, &sp) in scales.iter().enumerate() {
+                        offset = S::dot_i16(offset, sp, S::splat32(*sums.add(p)));
+                    }
+                    let sum = S::sub(sumi[t], S::shl32(offset, 5));
                     let scale = S::fmul(dw, S::fsplat(*ad[t].add(b)));
-                    acc[t] = S::fmadd(S::to_f(sumi[t]), scale, acc[t]);
+                    acc[t] = S::fmadd(S::to_f(sum), scale, acc[t]);
                 }
             }
             for t in 0..T {

@@ -30,6 +30,8 @@ pub(super) trait Simd {
     unsafe fn zero() -> Self::I;
     /// Part `part` of a 64-byte line.
     unsafe fn load(line: *const Line, part: usize) -> Self::I;
+    /// Stores part `part` of a 64-byte line.
+    unsafe fn store(line: *mut Line, part: usize, v: Self::I);
     unsafe fn and(a: Self::I, b: Self::I) -> Self::I;
     unsafe fn or(a: Self::I, b: Self::I) -> Self::I;
     unsafe fn xor(a: Self::I, b: Self::I) -> Self::I;
@@ -41,6 +43,17 @@ pub(super) trait Simd {
     unsafe fn shl16(a: Self::I, n: u32) -> Self::I;
     /// Shifts 16-bit lanes right (logical) by `n`.
     unsafe fn shr16(a: Self::I, n: u32) -> Self::I;
+    /// Shifts 32-bit lanes left by `n`.
+    unsafe fn shl32(a: Self::I, n: u32) -> Self::I;
+    /// `acc + a₀b₀ + a₁b₁` per 32-bit lane, with `a` and `b` two signed 16-bit halves each
+    /// (`vpdpwssd` with VNNI, `vpmaddwd` otherwise).
+    unsafe fn dot_i16(acc: Self::I, a: Self::I, b: Self::I) -> Self::I;
+    /// Two signed 16-bit values `(lo, hi)` from the low halves of two 32-bit lanes.
+    #[inline(always)]
+    unsafe fn pair16(lo: Self::I, hi: Self::I) -> Self::I {
+        // SAFETY: the implementation's features (the caller's contract).
+        unsafe { Self::or(Self::and(lo, Self::splat32(0xFFFF)), Self::shl32(hi, 16)) }
+    }
     /// Shifts 16-bit lanes left by `n` bits, right for negative `n`.
     #[inline(always)]
     unsafe fn shift16(a: Self::I, n: i32) -> Self::I {
@@ -214,6 +227,10 @@ pub(super) mod x86 {
             unsafe { _mm512_load_si512(line.cast()) }
         }
         #[inline(always)]
+        unsafe fn store(line: *mut Line, _part: usize, v: __m512i) {
+            unsafe { _mm512_store_si512(line.cast(), v) }
+        }
+        #[inline(always)]
         unsafe fn and(a: __m512i, b: __m512i) -> __m512i {
             _mm512_and_si512(a, b)
         }
@@ -244,6 +261,14 @@ pub(super) mod x86 {
         #[inline(always)]
         unsafe fn shr16(a: __m512i, n: u32) -> __m512i {
             _mm512_srl_epi16(a, _mm_cvtsi32_si128(n as i32))
+        }
+        #[inline(always)]
+        unsafe fn shl32(a: __m512i, n: u32) -> __m512i {
+            _mm512_sll_epi32(a, _mm_cvtsi32_si128(n as i32))
+        }
+        #[inline(always)]
+        unsafe fn dot_i16(acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
+            _mm512_dpwssd_epi32(acc, a, b)
         }
         #[inline(always)]
         unsafe fn splat8(x: u8) -> __m512i {
@@ -338,6 +363,10 @@ pub(super) mod x86 {
                 unsafe { _mm256_load_si256(line.cast::<__m256i>().add(part)) }
             }
             #[inline(always)]
+            unsafe fn store(line: *mut Line, part: usize, v: __m256i) {
+                unsafe { _mm256_store_si256(line.cast::<__m256i>().add(part), v) }
+            }
+            #[inline(always)]
             unsafe fn and(a: __m256i, b: __m256i) -> __m256i {
                 _mm256_and_si256(a, b)
             }
@@ -368,6 +397,10 @@ pub(super) mod x86 {
             #[inline(always)]
             unsafe fn shr16(a: __m256i, n: u32) -> __m256i {
                 _mm256_srl_epi16(a, _mm_cvtsi32_si128(n as i32))
+            }
+            #[inline(always)]
+            unsafe fn shl32(a: __m256i, n: u32) -> __m256i {
+                _mm256_sll_epi32(a, _mm_cvtsi32_si128(n as i32))
             }
             #[inline(always)]
             unsafe fn splat8(x: u8) -> __m256i {
@@ -449,6 +482,11 @@ pub(super) mod x86 {
         avx2_common!();
 
         #[inline(always)]
+        unsafe fn dot_i16(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+            _mm256_dpwssd_avx_epi32(acc, a, b)
+        }
+
+        #[inline(always)]
         unsafe fn dot(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
             _mm256_dpbusd_avx_epi32(acc, w, a)
         }
@@ -457,6 +495,11 @@ pub(super) mod x86 {
     impl Simd for Avx2 {
         const VNNI: bool = false;
         avx2_common!();
+
+        #[inline(always)]
+        unsafe fn dot_i16(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+            _mm256_add_epi32(acc, _mm256_madd_epi16(a, b))
+        }
 
         #[inline(always)]
         unsafe fn dot(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {

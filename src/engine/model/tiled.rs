@@ -23,7 +23,10 @@
 //!
 //! [`acts`]: super::acts
 
+use std::cell::RefCell;
+
 use super::acts::{Acts, ActsKind};
+use super::expanded::{self, Packed};
 use super::parallel::par_row_chunks;
 use super::{q4_0, q4_k, q6_k, q8_0};
 use crate::engine::cpu::{KernelLevel, detect};
@@ -167,6 +170,31 @@ impl Format {
         }
     }
 
+    /// The K-quant layout to expand for prompts, with the expanded kernels (`None`: the fused
+    /// kernels serve prompts too).
+    fn expanded(self, isa: Isa) -> Option<(Packed, &'static Kernels)> {
+        let mins = || {
+            isa.pick(
+                &expanded::MINS32_AVX512,
+                &expanded::MINS32_AVX2_VNNI,
+                &expanded::MINS32_AVX2,
+            )
+        };
+        match self {
+            Self::Q4_0 | Self::Q8_0 => None,
+            Self::Q4K => Some((Packed::Q4K, mins())),
+            Self::Q5K => Some((Packed::Q5K, mins())),
+            Self::Q6K => Some((
+                Packed::Q6K,
+                isa.pick(
+                    &expanded::OFFSET16_AVX512,
+                    &expanded::OFFSET16_AVX2_VNNI,
+                    &expanded::OFFSET16_AVX2,
+                ),
+            )),
+        }
+    }
+
     /// Repacks row `row % 16` of one GGUF block into the block's lines (and Q4_0/Q8_0 scales).
     fn repack(self, src: &[u8], row: usize, lines: &mut [Line], scales: &mut Scales) {
         match self {
@@ -290,27 +318,50 @@ impl TiledMatrix {
                 lines: &w.lines[t * nb * lines..(t + 1) * nb * lines],
                 scales: w.scales.get(t * nb..(t + 1) * nb).unwrap_or(&[]),
             };
-            let kernels = w.format.kernels(w.isa);
-            for first in (0..m).step_by(TILE) {
-                let n = (m - first).min(TILE);
-                let mut out = [[0f32; ROWS]; TILE];
-                check_tile(&tile, w.format, acts, first, n);
-                // SAFETY: `new` made this matrix only for an instruction set this CPU supports,
-                // and the slices were checked just above. A constant tile size per kernel keeps
-                // the accumulators in registers.
-                unsafe { kernels[n - 1](&tile, acts, first, &mut out) };
-                for (t, sums) in out.iter().take(n).enumerate() {
-                    for r in chunk.range.clone() {
-                        chunk.set(first + t, r, sums[r - chunk.range.start]);
+            let run = |tile: &Tile<'_>, kernels: &Kernels, lines: usize| {
+                for first in (0..m).step_by(TILE) {
+                    let n = (m - first).min(TILE);
+                    let mut out = [[0f32; ROWS]; TILE];
+                    check_tile(tile, w.format, lines, acts, first, n);
+                    // SAFETY: `new` made this matrix only for an instruction set this CPU
+                    // supports, and the slices were checked just above. A constant tile size
+                    // per kernel keeps the accumulators in registers.
+                    unsafe { kernels[n - 1](tile, acts, first, &mut out) };
+                    for (t, sums) in out.iter().take(n).enumerate() {
+                        for r in chunk.range.clone() {
+                            chunk.set(first + t, r, sums[r - chunk.range.start]);
+                        }
                     }
                 }
+            };
+            match w.format.expanded(w.isa).filter(|_| m > TILE) {
+                // A prompt: unpack the tile once, then every activation row uses plain bytes.
+                Some((packed, kernels)) => SCRATCH.with(|scratch| {
+                    let mut scratch = scratch.borrow_mut();
+                    let need = nb * expanded::LINES;
+                    if scratch.len() < need {
+                        scratch.resize(need, Line([0; 64]));
+                    }
+                    expanded::expand_tile(w.isa, packed, tile.lines, &mut scratch[..need], nb);
+                    let wide = Tile {
+                        lines: &scratch[..need],
+                        scales: &[],
+                    };
+                    run(&wide, kernels, expanded::LINES);
+                }),
+                None => run(&tile, w.format.kernels(w.isa), lines),
             }
         })
     }
 }
 
-/// Checks the slices a kernel is handed; a failure is a bug in this module.
-fn check_tile(tile: &Tile<'_>, format: Format, acts: &Acts, first: usize, n: usize) {
+thread_local! {
+    /// Each compute thread's scratch for expanded prompt tiles (reused across calls).
+    static SCRATCH: RefCell<Vec<Line>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Checks the slices a kernel is handed (`lines` per block); a failure is a bug in this module.
+fn check_tile(tile: &Tile<'_>, format: Format, lines: usize, acts: &Acts, first: usize, n: usize) {
     let nb = acts.blocks_per_row;
     let scales = if matches!(format, Format::Q4_0 | Format::Q8_0) {
         nb
@@ -318,7 +369,7 @@ fn check_tile(tile: &Tile<'_>, format: Format, acts: &Acts, first: usize, n: usi
         0
     };
     assert!(
-        tile.lines.len() == nb * format.lines() && tile.scales.len() == scales,
+        tile.lines.len() == nb * lines && tile.scales.len() == scales,
         "tile size"
     );
     assert!(
