@@ -83,25 +83,25 @@ impl KvBuf {
         }
     }
 
-    /// Rotates the interleaved pairs of the `head_dim` values at `at` by `angle × freqs[i]`.
-    fn rotate(&mut self, at: usize, freqs: &[f64], angle: f64) {
-        let pair = |x0: f32, x1: f32, f: f64| {
-            let (sin, cos) = (angle * f).sin_cos();
+    /// Rotates the interleaved pairs of the `head_dim` values at `at`, pair `i` by the angle
+    /// whose sine and cosine are `turns[i]`.
+    fn rotate(&mut self, at: usize, turns: &[(f64, f64)]) {
+        let pair = |x0: f32, x1: f32, (sin, cos): (f64, f64)| {
             let (x0, x1) = (f64::from(x0), f64::from(x1));
             ((x0 * cos - x1 * sin) as f32, (x0 * sin + x1 * cos) as f32)
         };
         match self {
             Self::F16(v) => {
-                for (i, f) in freqs.iter().enumerate() {
+                for (i, &turn) in turns.iter().enumerate() {
                     let (a, b) = (v[at + 2 * i].to_f32(), v[at + 2 * i + 1].to_f32());
-                    let (a, b) = pair(a, b, *f);
+                    let (a, b) = pair(a, b, turn);
                     v[at + 2 * i] = f16::from_f32(a);
                     v[at + 2 * i + 1] = f16::from_f32(b);
                 }
             }
             Self::F32(v) => {
-                for (i, f) in freqs.iter().enumerate() {
-                    let (a, b) = pair(v[at + 2 * i], v[at + 2 * i + 1], *f);
+                for (i, &turn) in turns.iter().enumerate() {
+                    let (a, b) = pair(v[at + 2 * i], v[at + 2 * i + 1], turn);
                     v[at + 2 * i] = a;
                     v[at + 2 * i + 1] = b;
                 }
@@ -359,6 +359,11 @@ impl KvCache {
             return;
         }
         let shift = end - start;
+        // The angle depends on the pair and the shift only: one table for every key.
+        let turns: Vec<(f64, f64)> = freqs
+            .iter()
+            .map(|f| (-(shift as f64) * f).sin_cos())
+            .collect();
         let (capacity, hd, kv_heads) = (self.capacity, self.head_dim, self.kv_heads);
         for (k, v) in &mut self.layers {
             for h in 0..kv_heads {
@@ -367,7 +372,7 @@ impl KvCache {
                 k.move_within(moved.clone(), head + start * hd);
                 v.move_within(moved, head + start * hd);
                 for p in start..len - shift {
-                    k.rotate(head + p * hd, freqs, -(shift as f64));
+                    k.rotate(head + p * hd, &turns);
                 }
             }
         }

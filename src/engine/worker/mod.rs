@@ -32,7 +32,10 @@ use crate::engine::model::ModelOptions;
 use crate::engine::source::{ModelSource, SourceError};
 
 pub use prefix_cache::{PrefixCache, PrefixCacheStats};
-pub use prompt::{BuiltPrompt, SummariseHook, build as build_prompt, persona_prefix};
+pub use prompt::{
+    BuiltPrompt, SummariseHook, build as build_prompt, build_from as build_prompt_from,
+    persona_prefix,
+};
 
 /// Settings of a [`Worker`]. Public fields with defaults.
 #[derive(Clone)]

@@ -54,15 +54,32 @@ pub fn build(
     reserve: usize,
     summarise: Option<&SummariseHook>,
 ) -> Result<BuiltPrompt, RequestError> {
+    build_from(llama, prompt, reserve, summarise, 0)
+}
+
+/// [`build`], with the first `start` turns already dropped (where the conversation's previous
+/// turn started after its last block drop): the kept window only moves on when the prompt no
+/// longer fits the whole context, so the turns between two drops reuse the cache as a plain
+/// prefix.
+pub fn build_from(
+    llama: &Llama,
+    prompt: &Prompt,
+    reserve: usize,
+    summarise: Option<&SummariseHook>,
+    start: usize,
+) -> Result<BuiltPrompt, RequestError> {
     let context = llama.model.context_length();
     let render = |system: &str, turns: &[ChatMessage]| {
         llama
             .template
             .render(&llama.tokenizer, &messages(system, turns))
     };
-    let mut dropped = 0;
+    let mut dropped = start.min(prompt.turns.len().saturating_sub(1));
     let mut limit = context;
-    let mut summary: Option<String> = None;
+    let mut summary: Option<String> = match (dropped, summarise) {
+        (1.., Some(hook)) => hook(&prompt.turns[..dropped]),
+        _ => None,
+    };
     let (tokens, system) = loop {
         let turns = &prompt.turns[dropped..];
         let system = match &summary {

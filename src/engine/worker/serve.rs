@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use crossbeam_channel::{Receiver, Sender, select};
 
 use super::prefix_cache::PrefixCache;
-use super::prompt::{BuiltPrompt, build, persona_prefix};
+use super::prompt::{BuiltPrompt, build, build_from, persona_prefix};
 use super::queue::{Queued, cancelled_before_start, common_prefix, log_softmax_at};
 use super::reuse;
 use super::{Control, ModelInfo, WorkerConfig, WorkerStartError, default_threads, model_error};
@@ -16,6 +16,7 @@ use crate::engine::backend::{
     BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest,
     RequestError, RequestId,
 };
+use crate::engine::chat::ChatMessage;
 use crate::engine::generate::{GenerateError, GenerateOptions, generate};
 use crate::engine::llama::Llama;
 use crate::engine::model::LogitsFor;
@@ -32,6 +33,8 @@ struct Server {
     cache: PrefixCache,
     /// The tokens of each conversation's latest cached snapshot.
     conversations: HashMap<ConversationId, Vec<u32>>,
+    /// Each conversation's first kept turn after its last block drop.
+    kept_from: HashMap<ConversationId, ChatMessage>,
     pending: BinaryHeap<Queued>,
     seq: u64,
     cancelled: HashSet<RequestId>,
@@ -89,6 +92,7 @@ pub(super) fn run(
             llama,
             cache,
             conversations: HashMap::new(),
+            kept_from: HashMap::new(),
             pending: BinaryHeap::new(),
             seq: 0,
             cancelled: HashSet::new(),
@@ -142,6 +146,7 @@ impl Server {
                 // The cache may be half-written: start clean.
                 self.llama.model.clear_cache();
                 self.conversations.clear();
+                self.kept_from.clear();
                 let _ = ch.events.send(BackendEvent::Error {
                     id,
                     error: RequestError::Panicked(message),
@@ -152,6 +157,7 @@ impl Server {
 
     fn enqueue(&mut self, request: BackendRequest) {
         if let BackendRequest::ResetConversation(c) = request {
+            self.kept_from.remove(&c);
             if let Some(tokens) = self.conversations.remove(&c) {
                 self.cache.remove(&tokens);
                 if self.llama.model.cache().tokens() == tokens.as_slice() {
@@ -291,12 +297,21 @@ impl Server {
             .params
             .max_tokens
             .clamp(1, (self.llama.model.context_length() / 4).max(1));
-        let built = build(
-            &self.llama,
-            &r.prompt,
-            reserve,
-            self.config.summarise.as_ref(),
-        )?;
+        let turns = &r.prompt.turns;
+        let start = self
+            .kept_from
+            .get(&r.conversation)
+            .and_then(|first| turns.iter().position(|t| t == first))
+            .unwrap_or(0);
+        let summarise = self.config.summarise.as_ref();
+        let built = build_from(&self.llama, &r.prompt, reserve, summarise, start)?;
+        match turns
+            .get(built.dropped_turns)
+            .filter(|_| built.dropped_turns > 0)
+        {
+            Some(first) => self.kept_from.insert(r.conversation, first.clone()),
+            None => self.kept_from.remove(&r.conversation),
+        };
         let (reused, prepare_ms) = self.prepare(&built, Some(r.conversation))?;
         let stop_tokens = self.llama.template.stop_tokens(&self.llama.tokenizer);
         let opts = GenerateOptions {
