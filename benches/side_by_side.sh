@@ -21,7 +21,7 @@ set -u
 cd "$(dirname "$0")/.."
 dir=${1:-/tmp/bench}
 rounds=${2:-2}
-ours=./target/release/llama-dialogue
+ours=${LLAMA_DIALOGUE_BIN:-./target/release/llama-dialogue}
 bench=${LLAMA_DIALOGUE_BENCH:-../shared/bench}/llama_cpp_bench.sh
 vocab=tests/models/ggml-vocab-llama-spm.gguf
 mkdir -p "$dir"

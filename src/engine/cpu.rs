@@ -1,13 +1,16 @@
-//! Start-up check of the CPU features the build was compiled for.
+//! The CPU: which kernel level a model uses ([`KernelLevel`], chosen at run time), and a
+//! start-up check of the features a build was compiled for.
 //!
-//! `.cargo/config.toml` builds for x86-64-v3 (AVX2, FMA, F16C) so candle's quantized kernels use
-//! SIMD. On an older CPU those instructions would crash the process with SIGILL; checking first
-//! turns that into [`MissingCpuFeature`].
+//! The crate needs no compile-time CPU flags: every hot path (our kernels, attention, candle's
+//! quantized kernels) detects the CPU at run time, so a game that builds it for the baseline
+//! x86-64 target runs as fast as this repository's build. A build made with `-C target-cpu=…`
+//! (say `native`) and run on an older CPU would crash with SIGILL; [`check_cpu`] turns that into
+//! [`MissingCpuFeature`] instead.
 
 /// A CPU feature this build needs but the processor lacks.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "this build needs the CPU feature `{feature}`, which this processor lacks; rebuild without `-C target-cpu=x86-64-v3` (remove it from .cargo/config.toml) to run on this machine, more slowly"
+    "this build needs the CPU feature `{feature}`, which this processor lacks; rebuild without `-C target-cpu=…` (RUSTFLAGS or .cargo/config.toml) to run on this machine"
 )]
 pub struct MissingCpuFeature {
     /// The missing feature, e.g. `avx2`.
