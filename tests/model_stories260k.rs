@@ -133,6 +133,29 @@ fn all_positions_against_one_at_a_time(model: &mut LlamaModel, tok: &Tokenizer, 
     }
 }
 
+/// A prompt longer than one step (128 positions) goes through in chunks: all-position logits
+/// keep every row, and match computing it in two calls.
+#[test]
+fn long_prompts_go_through_in_chunks() {
+    let (_, mut model, tok) = open("stories260K.gguf");
+    let text = "Tim had a red ball. He liked to play with it in the park every day. ".repeat(12);
+    let prompt = tok.encode(&text, true);
+    assert!(prompt.len() > 256, "{}", prompt.len());
+    let all = model.forward(&prompt, LogitsFor::All).unwrap();
+    assert_eq!(all.dims(), &[prompt.len(), model.vocab_size()]);
+    assert_eq!(model.cache().len(), prompt.len());
+    model.clear_cache();
+    model.forward_last(&prompt[..200]).unwrap();
+    let last = model.forward_last(&prompt[200..]).unwrap();
+    let row: Vec<f32> = all.get(prompt.len() - 1).unwrap().to_vec1().unwrap();
+    let diff = last
+        .iter()
+        .zip(&row)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(diff < 1e-4, "{diff}");
+}
+
 #[test]
 fn truncate_and_reprefill_equals_from_scratch() {
     let (_, mut model, tok) = open("stories260K.gguf");

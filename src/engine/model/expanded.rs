@@ -10,7 +10,7 @@
 //! to 31) and scales per 16 with the `− 32` offset (Q6_K: values up to 63), both exact integer
 //! sums per super-block as in [`super::q4_k`] and [`super::q6_k`].
 
-use super::acts::{Acts, PAIRS};
+use super::acts::Acts;
 use super::simd::{Simd, isa_kernels};
 use super::tiled::{Isa, Line, ROWS, TILE, Tile};
 
@@ -145,23 +145,7 @@ unsafe fn mins32_rows<S: Simd, const T: usize>(
                         sumi[t] = S::add(sumi[t], S::mul(d[t], sc));
                     }
                 }
-                let mut mins = [S::zero(); 4];
-                for (p, m) in mins.iter_mut().enumerate() {
-                    let at = aux.add(128 + 32 * p + row0);
-                    *m = S::pair16(S::rows_u8(at), S::rows_u8(at.add(16)));
-                }
-                let dw = S::rows_f16(aux.add(256 + 2 * row0).cast());
-                let dmin = S::rows_f16(aux.add(288 + 2 * row0).cast());
-                for t in 0..T {
-                    let sums = pairs[t].add(b * PAIRS);
-                    let mut m = S::zero();
-                    for (p, &mp) in mins.iter().enumerate() {
-                        m = S::dot_i16(m, mp, S::splat32(*sums.add(p)));
-                    }
-                    let da = *ad[t].add(b);
-                    acc[t] = S::fmadd(S::to_f(sumi[t]), S::fmul(dw, S::fsplat(da)), acc[t]);
-                    acc[t] = S::fmadd(S::to_f(m), S::fmul(dmin, S::fsplat(-da)), acc[t]);
-                }
+                super::q4_k::finish_block::<S, T>(aux, row0, &sumi, &pairs, &ad, b, &mut acc);
             }
             for t in 0..T {
                 S::fstore(out[t].as_mut_ptr().add(row0), acc[t]);
@@ -200,22 +184,7 @@ unsafe fn offset16_rows<S: Simd, const T: usize>(
                         sumi[t] = S::add(sumi[t], S::mul(d[t], sc));
                     }
                 }
-                let mut scales = [S::zero(); 8];
-                for (p, s) in scales.iter_mut().enumerate() {
-                    let at = aux.add(32 * p + row0).cast::<i8>();
-                    *s = S::pair16(S::rows_i8(at), S::rows_i8(at.add(16)));
-                }
-                let dw = S::rows_f16(aux.add(256 + 2 * row0).cast());
-                for t in 0..T {
-                    let sums = pairs[t].add(b * PAIRS + 4);
-                    let mut offset = S::zero();
-                    for (p, &sp) in scales.iter().enumerate() {
-                        offset = S::dot_i16(offset, sp, S::splat32(*sums.add(p)));
-                    }
-                    let sum = S::sub(sumi[t], S::shl32(offset, 5));
-                    let scale = S::fmul(dw, S::fsplat(*ad[t].add(b)));
-                    acc[t] = S::fmadd(S::to_f(sum), scale, acc[t]);
-                }
+                super::q6_k::finish_block::<S, T>(aux, row0, &sumi, &pairs, &ad, b, &mut acc);
             }
             for t in 0..T {
                 S::fstore(out[t].as_mut_ptr().add(row0), acc[t]);

@@ -295,6 +295,39 @@ impl LlamaModel {
                 vocab: self.vocab,
             });
         }
+        // Long prompts go through in chunks, so the activations of one step stay a few
+        // megabytes whatever the prompt's length (the weights are read once per chunk).
+        let mut rows = Vec::new();
+        for chunk in tokens.chunks(Self::UBATCH) {
+            let last = chunk.as_ptr_range().end == tokens.as_ptr_range().end;
+            let which = (last || which == LogitsFor::All).then_some(which);
+            match self.forward_chunk(chunk, which) {
+                Ok(Some(logits)) => rows.push(logits),
+                Ok(None) => {}
+                Err(e) => {
+                    self.cache.truncate(pos);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(if rows.len() == 1 {
+            rows.remove(0)
+        } else {
+            Tensor::cat(&rows, 0)?
+        })
+    }
+
+    /// Positions computed in one step at most.
+    const UBATCH: usize = 128;
+
+    /// One step of [`forward`](Self::forward): `tokens` (at most `UBATCH`) after the cache, and
+    /// the logits asked for (`None`: none, an earlier chunk of a prompt).
+    fn forward_chunk(
+        &mut self,
+        tokens: &[u32],
+        which: Option<LogitsFor>,
+    ) -> Result<Option<Tensor>, ModelError> {
+        let (pos, seq) = (self.cache.len(), tokens.len());
         self.cache.reserve(pos + seq)?;
         let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let mut x = self.embed.embedding(&ids)?;
@@ -314,11 +347,12 @@ impl LlamaModel {
         }
         self.cache.commit(tokens);
         let x = match which {
-            LogitsFor::Last => x.narrow(1, seq - 1, 1)?,
-            LogitsFor::All => x,
+            None => return Ok(None),
+            Some(LogitsFor::Last) => x.narrow(1, seq - 1, 1)?,
+            Some(LogitsFor::All) => x,
         };
         let x = candle_nn::ops::rms_norm(&x, &self.norm, self.config.rms_norm_eps)?;
-        Ok(self.output.forward(&x)?.squeeze(0)?)
+        Ok(Some(self.output.forward(&x)?.squeeze(0)?))
     }
 
     /// Convenience: runs `tokens` and returns the last position's logits as a vector.

@@ -134,6 +134,46 @@ pub(super) unsafe fn unpack<S: Simd, const Q5: bool>(
     }
 }
 
+/// Adds super-block `b`'s share to each activation row's 16 outputs: `d · Σ_j sc[j] · dot_j`
+/// (`sumi`) less `dmin · Σ_j m[j] · Σ q_a`, both times the activations' scale. The minima go two
+/// sub-blocks at a time, as 16-bit pairs against the activations' sums per 32
+/// (`Acts::pairs`). `aux` is the super-block's scale lines, `row0` the first row of the part.
+///
+/// # Safety
+/// `S`'s instruction set; `aux` and block `b` of the activations in bounds.
+#[inline(always)]
+pub(super) unsafe fn finish_block<S: Simd, const T: usize>(
+    aux: *const u8,
+    row0: usize,
+    sumi: &[S::I; T],
+    pairs: &[*const i32; T],
+    ad: &[*const f32; T],
+    b: usize,
+    acc: &mut [S::F; T],
+) {
+    // SAFETY: the caller's contract. (No closures here: they would not inherit the target
+    // features.)
+    unsafe {
+        let dw = S::rows_f16(aux.add(256 + 2 * row0).cast());
+        let dmin = S::rows_f16(aux.add(288 + 2 * row0).cast());
+        let mut mins = [S::zero(); 4];
+        for (p, m) in mins.iter_mut().enumerate() {
+            let at = aux.add(128 + 32 * p + row0);
+            *m = S::pair16(S::rows_u8(at), S::rows_u8(at.add(16)));
+        }
+        for t in 0..T {
+            let sums = pairs[t].add(b * PAIRS);
+            let mut m = S::zero();
+            for (p, &mp) in mins.iter().enumerate() {
+                m = S::dot_i16(m, mp, S::splat32(*sums.add(p)));
+            }
+            let da = *ad[t].add(b);
+            acc[t] = S::fmadd(S::to_f(sumi[t]), S::fmul(dw, S::fsplat(da)), acc[t]);
+            acc[t] = S::fmadd(S::to_f(m), S::fmul(dmin, S::fsplat(-da)), acc[t]);
+        }
+    }
+}
+
 /// Rows `first..first + T` of the activations times one tile (see the module documentation).
 ///
 /// # Safety
@@ -188,26 +228,7 @@ unsafe fn dot_rows<S: Simd, const T: usize, const Q5: bool>(
                         sumi[t] = S::add(sumi[t], both);
                     }
                 }
-                let dw = S::rows_f16(aux.add(256 + 2 * row0).cast());
-                let dmin = S::rows_f16(aux.add(288 + 2 * row0).cast());
-                // The minima two sub-blocks at a time, as 16-bit pairs against the activations'
-                // sums per 32 (`Acts::pairs`). No closures in kernel bodies: they would not
-                // inherit the target features.
-                let mut mins = [S::zero(); 4];
-                for (p, m) in mins.iter_mut().enumerate() {
-                    let at = aux.add(128 + 32 * p + row0);
-                    *m = S::pair16(S::rows_u8(at), S::rows_u8(at.add(16)));
-                }
-                for t in 0..T {
-                    let sums = pairs[t].add(b * PAIRS);
-                    let mut m = S::zero();
-                    for (p, &mp) in mins.iter().enumerate() {
-                        m = S::dot_i16(m, mp, S::splat32(*sums.add(p)));
-                    }
-                    let da = *ad[t].add(b);
-                    acc[t] = S::fmadd(S::to_f(sumi[t]), S::fmul(dw, S::fsplat(da)), acc[t]);
-                    acc[t] = S::fmadd(S::to_f(m), S::fmul(dmin, S::fsplat(-da)), acc[t]);
-                }
+                finish_block::<S, T>(aux, row0, &sumi, &pairs, &ad, b, &mut acc);
             }
             for t in 0..T {
                 S::fstore(out[t].as_mut_ptr().add(row0), acc[t]);

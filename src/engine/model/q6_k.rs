@@ -90,6 +90,45 @@ pub(super) unsafe fn unpack<S: Simd>(
     }
 }
 
+/// Adds super-block `b`'s share to each activation row's 16 outputs: `d` times the activations'
+/// scale times `Σ_j sc[j] · dot_j` (`sumi`) less the `− 32` of every value,
+/// `32 · Σ_j sc[j] · Σ q_a`, with the scales two by two as 16-bit pairs against the activations'
+/// sums per 16 (`Acts::pairs`). `aux` is the super-block's scale lines, `row0` the first row of
+/// the part.
+///
+/// # Safety
+/// `S`'s instruction set; `aux` and block `b` of the activations in bounds.
+#[inline(always)]
+pub(super) unsafe fn finish_block<S: Simd, const T: usize>(
+    aux: *const u8,
+    row0: usize,
+    sumi: &[S::I; T],
+    pairs: &[*const i32; T],
+    ad: &[*const f32; T],
+    b: usize,
+    acc: &mut [S::F; T],
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let mut scales = [S::zero(); 8];
+        for (p, s) in scales.iter_mut().enumerate() {
+            let at = aux.add(32 * p + row0).cast::<i8>();
+            *s = S::pair16(S::rows_i8(at), S::rows_i8(at.add(16)));
+        }
+        let dw = S::rows_f16(aux.add(256 + 2 * row0).cast());
+        for t in 0..T {
+            let sums = pairs[t].add(b * PAIRS + 4);
+            let mut offset = S::zero();
+            for (p, &sp) in scales.iter().enumerate() {
+                offset = S::dot_i16(offset, sp, S::splat32(*sums.add(p)));
+            }
+            let sum = S::sub(sumi[t], S::shl32(offset, 5));
+            let scale = S::fmul(dw, S::fsplat(*ad[t].add(b)));
+            acc[t] = S::fmadd(S::to_f(sum), scale, acc[t]);
+        }
+    }
+}
+
 /// Rows `first..first + T` of the activations times one tile (see the module documentation).
 ///
 /// # Safety
@@ -136,24 +175,7 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
                         sumi[t] = S::add(sumi[t], both);
                     }
                 }
-                // The `− 32` of every value: `32 · Σ_j sc[j] · Σ q_a` over the groups, the
-                // scales two by two as 16-bit pairs against the activations' sums per 16.
-                let mut scales = [S::zero(); 8];
-                for (p, s) in scales.iter_mut().enumerate() {
-                    let at = aux.add(32 * p + row0).cast::<i8>();
-                    *s = S::pair16(S::rows_i8(at), S::rows_i8(at.add(16)));
-                }
-                let dw = S::rows_f16(aux.add(256 + 2 * row0).cast());
-                for t in 0..T {
-                    let sums = pairs[t].add(b * PAIRS + 4);
-                    let mut offset = S::zero();
-                    for (p, &sp) in scales.iter().enumerate() {
-                        offset = S::dot_i16(offset, sp, S::splat32(*sums.add(p)));
-                    }
-                    let sum = S::sub(sumi[t], S::shl32(offset, 5));
-                    let scale = S::fmul(dw, S::fsplat(*ad[t].add(b)));
-                    acc[t] = S::fmadd(S::to_f(sum), scale, acc[t]);
-                }
+                finish_block::<S, T>(aux, row0, &sumi, &pairs, &ad, b, &mut acc);
             }
             for t in 0..T {
                 S::fstore(out[t].as_mut_ptr().add(row0), acc[t]);
