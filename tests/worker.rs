@@ -221,6 +221,43 @@ fn higher_priority_is_served_first_and_the_queue_is_bounded() {
     assert_eq!(order, vec![3, 2]);
 }
 
+/// Priority ageing: a low request queued behind a stream of higher ones, each submitted as the
+/// one before it starts (an NPC that talks non-stop), is served after a bounded number of them:
+/// each turn it waits adds `ageing` to its priority. Without ageing it starves.
+#[test]
+fn a_low_priority_request_does_not_starve() {
+    let path = model();
+    for (ageing, expected) in [
+        (1_000_000, vec![3, 4, 5, 2]),
+        (0, vec![3, 4, 5, 6, 7, 8, 2]),
+    ] {
+        let mut w = start(&path, |c| c.ageing = ageing);
+        w.submit(generate_req(1, 1, story("Once upon a time"), 2000, 0))
+            .unwrap();
+        until_started(&w, 1);
+        w.submit(generate_req(2, 2, story("Lily"), 2, 0)).unwrap();
+        w.submit(generate_req(3, 3, story("Ben"), 2000, 3_000_000))
+            .unwrap();
+        w.cancel(1);
+        let mut order = Vec::new();
+        while order.last() != Some(&2) {
+            let BackendEvent::Started { id, .. } = w.events().recv_timeout(GUARD).unwrap() else {
+                continue;
+            };
+            order.push(id);
+            if id != 2 {
+                // The next line of the high-priority stream is queued before this one ends.
+                if id < 8 {
+                    w.submit(generate_req(id + 1, id + 1, story("Ben"), 2000, 3_000_000))
+                        .unwrap();
+                }
+                w.cancel(id);
+            }
+        }
+        assert_eq!(order, expected, "ageing {ageing}");
+    }
+}
+
 fn until_started(w: &Worker, id: u64) -> BackendEvent {
     loop {
         let e = w.events().recv_timeout(GUARD).unwrap();

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::engine::llama::Llama;
-use crate::engine::model::{LogitsFor, ModelError};
+use crate::engine::model::{BatchSeq, LlamaModel, LogitsFor, ModelError};
 use crate::engine::sampler::greedy;
 use crate::engine::tokenizer::TokenKind;
 
@@ -24,6 +24,9 @@ pub struct BenchConfig {
     pub prefix_tokens: usize,
     /// New tokens after the prefix (the player's line).
     pub new_tokens: usize,
+    /// Generations decoded together in the decode test (batched decoding, each with its own
+    /// cache); 1 is the single-sequence path llama-bench's `-n` compares with.
+    pub streams: usize,
 }
 
 impl Default for BenchConfig {
@@ -34,6 +37,7 @@ impl Default for BenchConfig {
             reps: 3,
             prefix_tokens: 300,
             new_tokens: 30,
+            streams: 1,
         }
     }
 }
@@ -49,8 +53,12 @@ pub struct BenchReport {
     pub kernels: String,
     /// Prompt processing, tokens per second.
     pub prompt_tok_s: f64,
-    /// Decode, tokens per second.
+    /// Decode, tokens per second, all streams together.
     pub decode_tok_s: f64,
+    /// Generations decoded together (`--streams`).
+    pub streams: usize,
+    /// Decode, tokens per second of each stream (`decode_tok_s / streams`).
+    pub decode_stream_tok_s: f64,
     /// Prefill of prefix + new tokens and the first sample, nothing cached, in ms.
     pub ttft_cold_ms: f64,
     /// Restoring the cached prefix, prefill of the new tokens and the first sample, in ms.
@@ -84,6 +92,7 @@ pub fn run(
     }
     let tokens = sample_tokens(llama, needed);
     let reps = cfg.reps.max(1);
+    let streams = cfg.streams.clamp(1, tokens.len());
     let model_ref = &mut llama.model;
     let mut prompt_rates = Vec::new();
     let mut decode_rates = Vec::new();
@@ -105,12 +114,16 @@ pub fn run(
 
         model_ref.clear_cache();
         let t = Instant::now();
-        let mut next = tokens[0];
-        for _ in 0..cfg.gen_tokens {
-            let logits = model_ref.forward_last(&[next])?;
-            next = greedy(&logits).unwrap_or(tokens[0]);
+        if streams == 1 {
+            let mut next = tokens[0];
+            for _ in 0..cfg.gen_tokens {
+                let logits = model_ref.forward_last(&[next])?;
+                next = greedy(&logits).unwrap_or(tokens[0]);
+            }
+        } else {
+            decode_streams(model_ref, &tokens[..streams], cfg.gen_tokens)?;
         }
-        decode_rates.push(cfg.gen_tokens as f64 / t.elapsed().as_secs_f64());
+        decode_rates.push((cfg.gen_tokens * streams) as f64 / t.elapsed().as_secs_f64());
 
         model_ref.clear_cache();
         let t = Instant::now();
@@ -139,6 +152,8 @@ pub fn run(
         kernels: llama.model.kernel_level().to_string(),
         prompt_tok_s: mean(&prompt_rates),
         decode_tok_s: mean(&decode_rates),
+        streams,
+        decode_stream_tok_s: mean(&decode_rates) / streams as f64,
         ttft_cold_ms: mean(&cold),
         ttft_warm_ms: mean(&warm),
         peak_rss_mb: peak_rss_mb(),
@@ -146,6 +161,25 @@ pub fn run(
         gen_tokens: cfg.gen_tokens,
         reps,
     })
+}
+
+/// `starts.len()` greedy generations of `n` tokens each from empty caches, decoded together:
+/// one batched forward pass per step.
+fn decode_streams(model: &LlamaModel, starts: &[u32], n: usize) -> Result<(), ModelError> {
+    let mut caches: Vec<_> = starts.iter().map(|_| model.new_cache()).collect();
+    let mut next: Vec<[u32; 1]> = starts.iter().map(|&t| [t]).collect();
+    for _ in 0..n {
+        let mut seqs: Vec<BatchSeq<'_>> = caches
+            .iter_mut()
+            .zip(&next)
+            .map(|(cache, t)| BatchSeq { cache, tokens: t })
+            .collect();
+        let logits = model.forward_batch(&mut seqs)?;
+        for (t, l) in next.iter_mut().zip(&logits) {
+            t[0] = greedy(l).unwrap_or(t[0]);
+        }
+    }
+    Ok(())
 }
 
 fn mean(v: &[f64]) -> f64 {

@@ -19,8 +19,13 @@ pub struct Args {
     /// Repetitions (rates are averaged).
     #[arg(long, default_value_t = 3)]
     reps: usize,
-    /// Print exactly one JSON object on stdout: prompt_tok_s, decode_tok_s, ttft_cold_ms,
-    /// ttft_warm_ms, peak_rss_mb, threads, model (and the test sizes).
+    /// Generations decoded together in the decode test (batched decoding): decode is then
+    /// reported for all of them together and per stream.
+    #[arg(long, default_value_t = 1)]
+    streams: usize,
+    /// Print exactly one JSON object on stdout: prompt_tok_s, decode_tok_s (all streams),
+    /// decode_stream_tok_s, streams, ttft_cold_ms, ttft_warm_ms, peak_rss_mb, threads, kernels,
+    /// model (and the test sizes).
     #[arg(long)]
     json: bool,
 }
@@ -37,6 +42,7 @@ fn bench(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         prompt_tokens: args.prompt_tokens,
         gen_tokens: args.gen_tokens,
         reps: args.reps,
+        streams: args.streams,
         ..BenchConfig::default()
     };
     let name = args.model.model.display().to_string();
@@ -52,8 +58,8 @@ fn bench(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             report.prompt_tok_s, report.prompt_tokens
         );
         println!(
-            "decode:       {:.1} tokens/s ({} tokens from an empty context)",
-            report.decode_tok_s, report.gen_tokens
+            "decode:       {:.1} tokens/s ({} tokens from an empty context, {} stream(s): {:.1} tokens/s each)",
+            report.decode_tok_s, report.gen_tokens, report.streams, report.decode_stream_tok_s
         );
         println!(
             "ttft cold:    {:.1} ms ({} + {} tokens, nothing cached)",

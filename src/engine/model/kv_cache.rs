@@ -181,6 +181,23 @@ impl KvCache {
         }
     }
 
+    /// Whether `other` has this cache's layout (layers, heads, head size, length, type).
+    pub(crate) fn same_layout(&self, other: &KvCache) -> bool {
+        (
+            self.n_layers,
+            self.kv_heads,
+            self.head_dim,
+            self.max_len,
+            self.ty,
+        ) == (
+            other.n_layers,
+            other.kv_heads,
+            other.head_dim,
+            other.max_len,
+            other.ty,
+        )
+    }
+
     /// Number of cached positions.
     pub fn len(&self) -> usize {
         self.tokens.len()

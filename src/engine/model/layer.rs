@@ -22,9 +22,18 @@ pub(crate) struct Block {
     pub w_down: Linear,
 }
 
-/// What every block needs besides its weights for one forward step.
-pub(crate) struct Step<'a> {
+/// One sequence's rows in a forward step: `len` new positions after `pos` cached ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Segment {
     pub pos: usize,
+    pub len: usize,
+}
+
+/// What every block needs besides its weights for one forward step. The step's rows are the
+/// segments' rows one after the other; `cos` and `sin` hold one row per step row, at that
+/// row's own position.
+pub(crate) struct Step<'a> {
+    pub segments: &'a [Segment],
     pub cos: &'a Tensor,
     pub sin: &'a Tensor,
     /// The instruction set of the model's kernels (`None`: generic).
@@ -36,16 +45,17 @@ pub(crate) struct Step<'a> {
 }
 
 impl Block {
-    /// `x + attention(norm(x))`, then `+ mlp(norm(...))`.
+    /// `x + attention(norm(x))`, then `+ mlp(norm(...))`. `caches` has one cache per segment
+    /// of `step`, in order.
     pub fn forward(
         &self,
         x: &Tensor,
         step: &Step<'_>,
-        cache: &mut KvCache,
+        caches: &mut [&mut KvCache],
         index: usize,
     ) -> candle_core::Result<Tensor> {
         let h = candle_nn::ops::rms_norm(x, &self.attn_norm, step.eps)?;
-        let x = (x + self.attention(&h, step, cache, index)?)?;
+        let x = (x + self.attention(&h, step, caches, index)?)?;
         let h = candle_nn::ops::rms_norm(&x, &self.ffn_norm, step.eps)?;
         let [gate, up]: [Tensor; 2] = Linear::forward_many(&[&self.w_gate, &self.w_up], &h)?
             .try_into()
@@ -58,33 +68,44 @@ impl Block {
         &self,
         x: &Tensor,
         s: &Step<'_>,
-        cache: &mut KvCache,
+        caches: &mut [&mut KvCache],
         index: usize,
     ) -> candle_core::Result<Tensor> {
-        let (_, seq, _) = x.dims3()?;
+        let (_, rows, _) = x.dims3()?;
         let [q, k, v]: [Tensor; 3] = Linear::forward_many(&[&self.wq, &self.wk, &self.wv], x)?
             .try_into()
             .map_err(|_| candle_core::Error::Msg("q/k/v".into()))?;
-        // `[heads][seq][head_dim]`, as RoPE and the cache want them.
+        // `[heads][rows][head_dim]`, as RoPE and the cache want them.
         let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
-            t.reshape((1, seq, n, s.head_dim))?
+            t.reshape((1, rows, n, s.head_dim))?
                 .transpose(1, 2)?
                 .contiguous()
         };
         let q = candle_nn::rotary_emb::rope_i(&heads(q, s.n_head)?, s.cos, s.sin)?;
         let k = candle_nn::rotary_emb::rope_i(&heads(k, s.n_kv_head)?, s.cos, s.sin)?;
         let v = heads(v, s.n_kv_head)?;
-        let flat = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
-        cache.write(index, s.pos, &flat(&k)?, &flat(&v)?);
-        let shape = Heads {
-            n_head: s.n_head,
-            n_kv_head: s.n_kv_head,
-            head_dim: s.head_dim,
-            pos: s.pos,
-            seq,
-        };
-        let y = attention::attend(&flat(&q)?, cache, index, shape, s.isa);
-        let y = Tensor::from_vec(y, (1, seq, s.n_head * s.head_dim), x.device())?;
+        // Each segment writes its own cache and attends over it alone.
+        let mut y = Vec::with_capacity(rows * s.n_head * s.head_dim);
+        let mut start = 0;
+        for (seg, cache) in s.segments.iter().zip(caches.iter_mut()) {
+            let part = |t: &Tensor| {
+                t.narrow(2, start, seg.len)?
+                    .contiguous()?
+                    .flatten_all()?
+                    .to_vec1::<f32>()
+            };
+            cache.write(index, seg.pos, &part(&k)?, &part(&v)?);
+            let shape = Heads {
+                n_head: s.n_head,
+                n_kv_head: s.n_kv_head,
+                head_dim: s.head_dim,
+                pos: seg.pos,
+                seq: seg.len,
+            };
+            y.extend(attention::attend(&part(&q)?, cache, index, shape, s.isa));
+            start += seg.len;
+        }
+        let y = Tensor::from_vec(y, (1, rows, s.n_head * s.head_dim), x.device())?;
         self.wo.forward(&y)
     }
 }

@@ -2,6 +2,7 @@
 
 mod acts;
 mod attention;
+mod batch;
 mod expanded;
 #[cfg(test)]
 mod kernel_tests;
@@ -25,8 +26,9 @@ use crate::engine::config::{ConfigError, LlamaConfig};
 use crate::engine::cpu::{KernelLevel, KernelLevelError, MissingCpuFeature, check_cpu};
 use crate::engine::gguf::{GgufError, GgufFile};
 
+pub use batch::BatchSeq;
 pub use kv_cache::{KvCache, KvError, KvSnapshot, KvType};
-use layer::{Block, Step};
+use layer::{Block, Segment, Step};
 use linear::Linear;
 
 /// Errors loading or running a model.
@@ -78,6 +80,9 @@ pub enum ModelError {
     /// `forward` was called with no tokens.
     #[error("no tokens to process")]
     EmptyInput,
+    /// `forward_batch` was given a cache laid out for another model.
+    #[error("a KV cache made for another model (other layers, heads or context) was passed")]
+    ForeignCache,
     /// candle failed while computing.
     #[error("tensor computation failed: {0}")]
     Candle(#[from] candle_core::Error),
@@ -278,23 +283,8 @@ impl LlamaModel {
     /// `(positions, vocab)` F32 tensor: one row for [`LogitsFor::Last`], one per token for
     /// [`LogitsFor::All`]. On error the cache is left as it was.
     pub fn forward(&mut self, tokens: &[u32], which: LogitsFor) -> Result<Tensor, ModelError> {
-        let seq = tokens.len();
-        if seq == 0 {
-            return Err(ModelError::EmptyInput);
-        }
         let pos = self.cache.len();
-        if pos + seq > self.context {
-            return Err(ModelError::ContextFull {
-                needed: pos + seq,
-                context: self.context,
-            });
-        }
-        if let Some(&id) = tokens.iter().find(|&&id| id as usize >= self.vocab) {
-            return Err(ModelError::TokenOutOfRange {
-                id,
-                vocab: self.vocab,
-            });
-        }
+        self.check_input(pos, tokens)?;
         // Long prompts go through in chunks, so the activations of one step stay a few
         // megabytes whatever the prompt's length (the weights are read once per chunk).
         let mut rows = Vec::new();
@@ -317,6 +307,27 @@ impl LlamaModel {
         })
     }
 
+    /// Whether `tokens` may run after `pos` cached positions: not empty, within the context,
+    /// every id in the vocabulary.
+    fn check_input(&self, pos: usize, tokens: &[u32]) -> Result<(), ModelError> {
+        if tokens.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        if pos + tokens.len() > self.context {
+            return Err(ModelError::ContextFull {
+                needed: pos + tokens.len(),
+                context: self.context,
+            });
+        }
+        if let Some(&id) = tokens.iter().find(|&&id| id as usize >= self.vocab) {
+            return Err(ModelError::TokenOutOfRange {
+                id,
+                vocab: self.vocab,
+            });
+        }
+        Ok(())
+    }
+
     /// Positions computed in one step at most.
     const UBATCH: usize = 128;
 
@@ -332,8 +343,9 @@ impl LlamaModel {
         let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let mut x = self.embed.embedding(&ids)?;
         let (cos, sin) = layer::rope_tables(&self.rope, pos, seq, &self.device)?;
+        let segments = [Segment { pos, len: seq }];
         let step = Step {
-            pos,
+            segments: &segments,
             cos: &cos,
             sin: &sin,
             isa: self.isa,
@@ -343,7 +355,7 @@ impl LlamaModel {
             head_dim: self.config.head_dim,
         };
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward(&x, &step, &mut self.cache, i)?;
+            x = block.forward(&x, &step, &mut [&mut self.cache], i)?;
         }
         self.cache.commit(tokens);
         let x = match which {

@@ -5,7 +5,8 @@
 //!   Cancels and shutdown use a separate channel, so they always get through.
 //! - Start-up handshake: [`Worker::status`] goes from `Loading` to `Ready` or `Failed` (a
 //!   typed [`WorkerStartError`] from [`Worker::wait_ready`]); a failed load ends the thread.
-//! - Higher-priority requests are served first; a queued request can be cancelled before it
+//! - Higher-priority requests are served first, with ageing ([`WorkerConfig::ageing`]) so none
+//!   starves; a queued request can be cancelled before it
 //!   starts; a running generation notices a cancel before its next token.
 //! - A panic while serving a request becomes [`RequestError::Panicked`]; the worker clears its
 //!   KV cache and keeps serving.
@@ -50,6 +51,11 @@ pub struct WorkerConfig {
     pub threads: Option<usize>,
     /// Requests that may wait in the queue before `submit` answers busy.
     pub queue_capacity: usize,
+    /// Priority ageing: the priority points a queued request gains each time another request
+    /// is served before it (default 1 000 000, the plugin's whole distance range), so a request
+    /// waits at most `⌈gap / ageing⌉` turns behind a stream of newer requests whose priority is
+    /// `gap` higher. 0 turns ageing off (strict priority, which can starve).
+    pub ageing: i32,
     /// Memory for cached persona and conversation prefixes, in MiB.
     pub prefix_cache_mb: usize,
     /// Override the chat template detected from the file.
@@ -73,6 +79,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("model", &self.model)
             .field("threads", &self.threads)
             .field("queue_capacity", &self.queue_capacity)
+            .field("ageing", &self.ageing)
             .field("prefix_cache_mb", &self.prefix_cache_mb)
             .field("template", &self.template)
             .finish_non_exhaustive()
@@ -87,6 +94,7 @@ impl WorkerConfig {
             model_options: ModelOptions::default(),
             threads: None,
             queue_capacity: 32,
+            ageing: 1_000_000,
             prefix_cache_mb: 512,
             template: None,
             summarise: None,

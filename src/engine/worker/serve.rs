@@ -1,7 +1,7 @@
 //! The worker thread's loop: queue by priority, serve one request at a time, watch for cancels
 //! between tokens, recover from panics.
 
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -9,7 +9,7 @@ use crossbeam_channel::{Receiver, Sender, select};
 
 use super::prefix_cache::PrefixCache;
 use super::prompt::{BuiltPrompt, build, build_from, persona_prefix};
-use super::queue::{Queued, cancelled_before_start, common_prefix, log_softmax_at};
+use super::queue::{Pending, Queued, cancelled_before_start, common_prefix, log_softmax_at};
 use super::reuse;
 use super::{Control, ModelInfo, WorkerConfig, WorkerStartError, default_threads, model_error};
 use crate::engine::backend::{
@@ -35,7 +35,7 @@ struct Server {
     conversations: HashMap<ConversationId, Vec<u32>>,
     /// Each conversation's first kept turn after its last block drop.
     kept_from: HashMap<ConversationId, ChatMessage>,
-    pending: BinaryHeap<Queued>,
+    pending: Pending,
     seq: u64,
     cancelled: HashSet<RequestId>,
     shutdown: bool,
@@ -93,7 +93,7 @@ pub(super) fn run(
             cache,
             conversations: HashMap::new(),
             kept_from: HashMap::new(),
-            pending: BinaryHeap::new(),
+            pending: Pending::new(config.ageing),
             seq: 0,
             cancelled: HashSet::new(),
             shutdown: false,
@@ -171,6 +171,7 @@ impl Server {
             priority: request.priority(),
             seq: self.seq,
             request,
+            boost: 0,
         });
     }
 
