@@ -12,7 +12,8 @@ pub const TOKENS_PER_SECOND: DiagnosticPath =
 pub const TTFT_MS: DiagnosticPath = DiagnosticPath::const_new("llama_dialogue/ttft_ms");
 /// Requests queued or running.
 pub const QUEUE_LENGTH: DiagnosticPath = DiagnosticPath::const_new("llama_dialogue/queue_length");
-/// Share of generated lines whose prompt started from a cached prefix (0–1).
+/// Share of prompt tokens taken from the prefix cache instead of computed, over all generated
+/// lines so far (0–1; token-weighted: a line that reused 300 of 1800 tokens counts 1/6).
 pub const PREFIX_CACHE_HIT_RATE: DiagnosticPath =
     DiagnosticPath::const_new("llama_dialogue/prefix_cache_hit_rate");
 
@@ -23,6 +24,10 @@ pub struct DialogueStats {
     pub lines: u64,
     /// Lines whose prompt reused cached tokens.
     pub cache_hits: u64,
+    /// Prompt tokens of all lines.
+    pub prompt_tokens: u64,
+    /// Prompt tokens taken from the cache (not computed), of all lines.
+    pub cached_tokens: u64,
     /// Generated tokens in all.
     pub tokens: u64,
     /// The last line's stats.
@@ -39,18 +44,20 @@ impl DialogueStats {
     pub(crate) fn record(&mut self, s: &GenerationStats) {
         self.lines += 1;
         self.tokens += s.generated_tokens as u64;
+        self.prompt_tokens += s.prompt_tokens as u64;
+        self.cached_tokens += s.cached_tokens.min(s.prompt_tokens) as u64;
         if s.cached_tokens > 0 {
             self.cache_hits += 1;
         }
         self.last = Some(s.clone());
     }
 
-    /// Share of lines that hit the prefix cache.
+    /// Share of prompt tokens taken from the prefix cache (0 before any line).
     pub fn hit_rate(&self) -> f64 {
-        if self.lines == 0 {
+        if self.prompt_tokens == 0 {
             0.0
         } else {
-            self.cache_hits as f64 / self.lines as f64
+            self.cached_tokens as f64 / self.prompt_tokens as f64
         }
     }
 }
@@ -73,4 +80,28 @@ pub(crate) fn measure(stats: Res<DialogueStats>, mut diagnostics: Diagnostics) {
     }
     diagnostics.add_measurement(&QUEUE_LENGTH, || stats.queue as f64);
     diagnostics.add_measurement(&PREFIX_CACHE_HIT_RATE, || stats.hit_rate());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hit_rate_counts_tokens_not_lines() {
+        let mut stats = DialogueStats::default();
+        assert_eq!(stats.hit_rate(), 0.0);
+        stats.record(&GenerationStats {
+            prompt_tokens: 1844,
+            cached_tokens: 308,
+            ..GenerationStats::default()
+        });
+        assert!((stats.hit_rate() - 308.0 / 1844.0).abs() < 1e-12);
+        stats.record(&GenerationStats {
+            prompt_tokens: 156,
+            cached_tokens: 0,
+            ..GenerationStats::default()
+        });
+        assert!((stats.hit_rate() - 308.0 / 2000.0).abs() < 1e-12);
+        assert_eq!((stats.lines, stats.cache_hits), (2, 1));
+    }
 }
