@@ -188,7 +188,8 @@ fn bad_input_leaves_every_cache_as_it_was() {
         model.forward_batch(&mut seqs).unwrap();
     }
     let long = vec![5u32; context];
-    let cases: [(&[u32], fn(&ModelError) -> bool); 3] = [
+    type Expected = fn(&ModelError) -> bool;
+    let cases: [(&[u32], Expected); 3] = [
         (&[7, vocab], |e| {
             matches!(e, ModelError::TokenOutOfRange { .. })
         }),

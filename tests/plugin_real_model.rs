@@ -41,6 +41,13 @@ fn a_real_model_streams_a_free_chat_line() {
         .resource::<DialogueStats>()
         .warmed
         == 1));
+    // The model loaded: the status says so and `ModelReady` came once.
+    assert_eq!(
+        *app.world().resource::<DialogueBackendStatus>(),
+        DialogueBackendStatus::Ready
+    );
+    assert_eq!(log(&app).count("ModelReady"), 1);
+    assert_eq!(log(&app).count("ModelFailed"), 0);
     send(
         &mut app,
         PlayerSaid {

@@ -54,8 +54,6 @@ pub struct DialogueBackendRes {
     pub(crate) pending: HashMap<RequestId, Pending>,
     /// Why the plugin fell back to authored lines, if it did.
     fallback_reason: Option<String>,
-    /// A failure not yet reported on an NPC.
-    notice: Option<String>,
 }
 
 impl DialogueBackendRes {
@@ -68,7 +66,6 @@ impl DialogueBackendRes {
             next_id: 1,
             pending: HashMap::new(),
             fallback_reason: None,
-            notice: None,
         }
     }
 
@@ -130,11 +127,6 @@ impl DialogueBackendRes {
         Ok(id)
     }
 
-    /// A model failure that no NPC has reported yet (reported once, on the next line).
-    pub(crate) fn take_notice(&mut self) -> Option<String> {
-        self.notice.take()
-    }
-
     /// Cancels every request of `npc`.
     pub(crate) fn cancel_npc(&mut self, npc: Entity) {
         let ids: Vec<RequestId> = self
@@ -168,9 +160,6 @@ impl DialogueBackendRes {
         self.kind = BackendKind::Scripted;
         self.label = format!("scripted (model failed: {reason})");
         self.fallback_reason = Some(reason.clone());
-        if lost.is_empty() {
-            self.notice = Some(reason.clone());
-        }
         Some((reason, lost))
     }
 }

@@ -83,17 +83,6 @@ fn story_involves(story: &mut DialogueStory, lookup: &NpcLookup, npc: Entity) ->
     }
 }
 
-/// Reports a model failure once, on the first NPC that speaks after it.
-fn report_notice(backend: &mut DialogueBackendRes, commands: &mut Commands, npc: Entity) {
-    if let Some(message) = backend.take_notice() {
-        commands.trigger(DialogueError {
-            entity: npc,
-            message: format!("no model ({message}); speaking the authored fallback lines"),
-            fallback_used: true,
-        });
-    }
-}
-
 /// Free chat with an NPC outside the story: a greeting (`said: None`) or an answer.
 #[allow(clippy::too_many_arguments)] // the pieces of one system, passed down
 fn free_line(
@@ -145,7 +134,6 @@ fn free_line(
     });
     let generated = backend.has_model();
     let speaker = Some(persona.id.clone());
-    report_notice(backend, commands, npc);
     match backend.submit(
         request,
         npc,
@@ -359,7 +347,6 @@ pub(crate) fn advance_story(
                     fallback: Some(req.fallback.clone()),
                 });
                 let generated = backend.has_model();
-                report_notice(&mut backend, &mut commands, npc);
                 let purpose = Purpose::StoryLine {
                     fallback: req.fallback.clone(),
                 };

@@ -17,6 +17,7 @@ mod receive;
 mod schedule;
 mod settings;
 mod speech;
+mod status;
 mod story;
 
 use std::path::PathBuf;
@@ -38,6 +39,7 @@ pub use messages::{
     CancelDialogue, ChoicePicked, LoadStory, PlayerSaid, SaveStory, StorySaved, TalkTo,
 };
 pub use settings::{DialogueSettings, Scheduling};
+pub use status::{DialogueBackendStatus, ModelFailed, ModelReady};
 pub use story::{DialogueStory, StoryWait};
 
 use crate::engine::backend::{DialogueBackend, LocalLlama, Scripted};
@@ -158,6 +160,7 @@ impl Plugin for LlamaDialoguePlugin {
         .insert_resource(DialogueBackendRes::new(backend))
         .init_resource::<DialogueStory>()
         .init_resource::<DialogueStats>()
+        .init_resource::<DialogueBackendStatus>()
         .add_message::<TalkTo>()
         .add_message::<PlayerSaid>()
         .add_message::<ChoicePicked>()
@@ -174,7 +177,12 @@ impl Plugin for LlamaDialoguePlugin {
             )
                 .chain(),
         )
-        .add_systems(PreUpdate, receive::receive.in_set(DialogueSystems::Receive))
+        .add_systems(
+            PreUpdate,
+            (receive::receive, status::track)
+                .chain()
+                .in_set(DialogueSystems::Receive),
+        )
         .add_systems(
             Update,
             (

@@ -49,6 +49,13 @@ fn record(app: &mut App) {
     app.add_observer(|e: On<DialogueError>, mut l: ResMut<Log>| {
         l.0.push((e.entity, format!("Error: {}", e.message)))
     });
+    // Global events, logged on `Entity::PLACEHOLDER`.
+    app.add_observer(|e: On<ModelReady>, mut l: ResMut<Log>| {
+        l.0.push((Entity::PLACEHOLDER, format!("ModelReady: {}", e.label)))
+    });
+    app.add_observer(|e: On<ModelFailed>, mut l: ResMut<Log>| {
+        l.0.push((Entity::PLACEHOLDER, format!("ModelFailed: {}", e.reason)))
+    });
 }
 
 /// A headless app with the plugin, assets and transforms, recording dialogue events.

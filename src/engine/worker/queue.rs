@@ -115,10 +115,8 @@ mod tests {
     fn turns_waited(ageing: i32, gap: i32) -> Option<usize> {
         let mut q = Pending::new(ageing);
         q.push(warm(0, 0));
-        let mut seq = 1;
-        for turn in 0..20 {
+        for (seq, turn) in (1..).zip(0..20) {
             q.push(warm(seq, gap));
-            seq += 1;
             if q.pop().map(|x| x.seq) == Some(0) {
                 return Some(turn);
             }
