@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bevy_llama_dialogue::engine::backend::CandidateScore;
 use bevy_llama_dialogue::engine::chat::Role;
+use bevy_llama_dialogue::engine::sampler::SamplingParams;
 use bevy_llama_dialogue::story::{
     Beat, Estimate, RuntimeError, SourceText, StoryBundle, StoryRuntime, VarValue, parse_story,
 };
@@ -133,6 +134,27 @@ fn gated_facts_enter_prompts_only_when_unlocked_and_the_persona_prefix_is_stable
     assert!(last(&before).contains("The player says: \"I'm sorry, you look worried\""));
     assert_eq!(before.params.max_tokens, 60, "persona override");
     assert!((before.params.temperature - 0.7).abs() < 1e-6);
+    // The game's sampling is the base: its top-k, top-p and seed reach story lines; the
+    // persona's temperature and the node's length still win.
+    let base = SamplingParams {
+        temperature: 0.2,
+        top_k: 7,
+        top_p: 0.5,
+        seed: Some(42),
+        max_tokens: 999,
+        ..SamplingParams::default()
+    };
+    rt.set_sampling(base.clone());
+    let Beat::Generate(based) = rt.beat().unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (based.params.top_k, based.params.top_p, based.params.seed),
+        (7, 0.5, Some(42))
+    );
+    assert_eq!(based.params.max_tokens, 60);
+    assert!((based.params.temperature - 0.7).abs() < 1e-6);
+    assert_eq!(rt.sampling(), &base);
     rt.finish_line("Kind of you.").unwrap();
     // mara_confides: option 0 flags saw_thief and makes Mara remember.
     let beat = rt.beat().unwrap();

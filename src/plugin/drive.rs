@@ -304,6 +304,10 @@ pub(crate) fn advance_story(
                 node,
             });
         }
+        // Story lines sample as the plugin's settings say (changeable at run time).
+        if rt.sampling() != &lookup.settings().sampling {
+            rt.set_sampling(lookup.settings().sampling.clone());
+        }
         let beat = match rt.beat() {
             Ok(b) => b,
             Err(e) => {

@@ -85,7 +85,7 @@ impl StoryRuntime {
         })?;
         let mut params = SamplingParams {
             max_tokens: answer,
-            ..SamplingParams::default()
+            ..self.sampling.clone()
         };
         if let Some(t) = overrides.temperature {
             params.temperature = t;

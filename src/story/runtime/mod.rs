@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::engine::chat::{ChatMessage, Role};
+use crate::engine::sampler::SamplingParams;
 
 use crate::story::expr::{Expr, interpolate};
 use crate::story::load::StoryBundle;
@@ -27,6 +28,9 @@ pub struct StoryRuntime {
     bundle: Arc<StoryBundle>,
     exprs: HashMap<String, Expr>,
     state: StoryState,
+    /// The sampling that generated lines start from (the story's and persona's overrides
+    /// applied on top).
+    sampling: SamplingParams,
 }
 
 impl StoryRuntime {
@@ -46,6 +50,7 @@ impl StoryRuntime {
             bundle,
             exprs: HashMap::new(),
             state,
+            sampling: SamplingParams::default(),
         };
         let start = rt.bundle.story.start.clone();
         let mut next = rt.state.clone();
@@ -67,7 +72,20 @@ impl StoryRuntime {
             bundle,
             exprs: HashMap::new(),
             state: save.state,
+            sampling: SamplingParams::default(),
         })
+    }
+
+    /// Sets the sampling that generated lines start from (default: `SamplingParams::default()`);
+    /// a `Generate` node's `max_tokens` and the speaker's `temperature` still override it. The
+    /// plugin passes its `DialogueSettings::sampling` here before every beat.
+    pub fn set_sampling(&mut self, base: SamplingParams) {
+        self.sampling = base;
+    }
+
+    /// The sampling generated lines start from.
+    pub fn sampling(&self) -> &SamplingParams {
+        &self.sampling
     }
 
     /// A save of the current state.
