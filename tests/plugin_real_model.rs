@@ -59,6 +59,10 @@ fn a_real_model_streams_a_free_chat_line() {
     let kinds = log(&app).kinds_for(guide);
     let chunks = kinds.iter().filter(|k| k.starts_with("Chunk")).count();
     assert!(chunks >= 2, "streamed in pieces: {kinds:?}");
+    // Queued when accepted; started with the model's first words, just before the first chunk.
+    let at = |p: &str| kinds.iter().position(|k| k.starts_with(p)).unwrap();
+    assert!(at("Queued") < at("Started"), "{kinds:?}");
+    assert_eq!(at("Started") + 1, at("Chunk"), "{kinds:?}");
     let buffer = app.world().get::<SpeechBuffer>(guide).unwrap();
     assert!(buffer.generated && !buffer.text.is_empty() && !buffer.speaking);
     let stats = app.world().resource::<DialogueStats>();

@@ -20,7 +20,26 @@ fn talking_streams_lines_in_order_on_the_speaker() {
     let starts: Vec<&String> = kinds.iter().filter(|k| k.starts_with("Started")).collect();
     assert_eq!(starts.len(), 3, "{kinds:#?}");
     assert_eq!(kinds[0], "Node: arrival");
-    assert_eq!(kinds[1], "Started: None");
+    assert_eq!(kinds[1], "Queued: None");
+    assert_eq!(kinds[2], "Started: None");
+    // Every line: queued (accepted), started (first words), then finished, in that order.
+    let mut open = 0;
+    for k in &kinds {
+        if k.starts_with("Queued") {
+            assert_eq!(open, 0, "a line queued while another is open: {kinds:#?}");
+            open = 1;
+        } else if k.starts_with("Started") {
+            assert_eq!(open, 1, "started without being queued: {kinds:#?}");
+            open = 2;
+        } else if k.starts_with("Chunk") {
+            assert_eq!(open, 2, "a chunk before its line started: {kinds:#?}");
+        } else if k.starts_with("Finished") {
+            assert_eq!(open, 2, "finished without starting: {kinds:#?}");
+            open = 0;
+        }
+    }
+    assert_eq!(open, 0);
+    assert_eq!(log(&app).count("Queued"), 3);
     let plea = kinds
         .iter()
         .position(|k| k == "Started: Some(\"wren\")")

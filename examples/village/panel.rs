@@ -34,7 +34,7 @@ pub struct Conversation {
 }
 
 pub fn plugin(app: &mut App) {
-    app.add_observer(|e: On<LineStarted>, mut c: ResMut<Conversation>| {
+    app.add_observer(|e: On<LineQueued>, mut c: ResMut<Conversation>| {
         c.speaking = Some(e.entity);
         c.narration = e.speaker.is_none();
     })

@@ -39,6 +39,15 @@ pub(crate) struct Pending {
     pub npc: Entity,
     pub purpose: Purpose,
     pub text: String,
+    /// For a line: who speaks, and whether `LineStarted` was sent (at its first words).
+    pub line: Option<LineInfo>,
+}
+
+/// The line a request speaks.
+#[derive(Debug, Clone)]
+pub(crate) struct LineInfo {
+    pub speaker: Option<String>,
+    pub started: bool,
 }
 
 /// The dialogue backend the plugin talks to, and the requests in flight.
@@ -122,9 +131,20 @@ impl DialogueBackendRes {
                 npc,
                 purpose,
                 text: String::new(),
+                line: None,
             },
         );
         Ok(id)
+    }
+
+    /// Marks request `id` as speaking a line of `speaker` (its `LineStarted` is still due).
+    pub(crate) fn mark_line(&mut self, id: RequestId, speaker: Option<String>) {
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.line = Some(LineInfo {
+                speaker,
+                started: false,
+            });
+        }
     }
 
     /// Cancels every request of `npc`.

@@ -142,7 +142,10 @@ fn free_line(
             fallback: fallback.clone(),
         },
     ) {
-        Ok(_) => speech::start(commands, buffers, npc, speaker, generated),
+        Ok(id) => {
+            backend.mark_line(id, speaker.clone());
+            speech::queue(commands, buffers, npc, speaker, generated);
+        }
         Err(e) => {
             speech::authored(commands, buffers, npc, speaker, &fallback);
             commands.trigger(DialogueError {
@@ -355,8 +358,9 @@ pub(crate) fn advance_story(
                     fallback: req.fallback.clone(),
                 };
                 match backend.submit(request, npc, purpose) {
-                    Ok(_) => {
-                        speech::start(
+                    Ok(id) => {
+                        backend.mark_line(id, Some(req.speaker.clone()));
+                        speech::queue(
                             &mut commands,
                             &mut buffers,
                             npc,

@@ -9,7 +9,22 @@ use bevy::prelude::*;
 
 use crate::engine::generate::GenerationStats;
 
-/// A line begins. Optional to handle.
+/// A line was accepted: queued for the model (or, for an authored line, about to be spoken).
+/// [`LineStarted`] follows when its first words exist, and [`LineFinished`] ends every queued
+/// line (with `cancelled` when it was cut short, even before its first word). Optional to
+/// handle (a "thinking…" indicator uses it).
+#[derive(EntityEvent, Debug, Clone)]
+pub struct LineQueued {
+    /// The NPC that will speak.
+    pub entity: Entity,
+    /// Its persona id, or none for narration.
+    pub speaker: Option<String>,
+    /// A model writes it (false: authored or fallback).
+    pub generated: bool,
+}
+
+/// A line's first words exist: the model's first token of a generated line (authored and
+/// fallback lines start at once). Optional to handle.
 #[derive(EntityEvent, Debug, Clone)]
 pub struct LineStarted {
     /// The speaking NPC.

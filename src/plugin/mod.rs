@@ -33,7 +33,7 @@ pub use diagnostics::{
 };
 pub use events::{
     ChoicesPresented, DialogueError, DialogueTag, InputRequested, LineChunk, LineFinished,
-    LineStarted, StoryEnded, StoryNodeEntered, tags_in,
+    LineQueued, LineStarted, StoryEnded, StoryNodeEntered, tags_in,
 };
 pub use messages::{
     CancelDialogue, ChoicePicked, LoadStory, PlayerSaid, SaveStory, StorySaved, TalkTo,

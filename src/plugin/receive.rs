@@ -81,6 +81,9 @@ fn failed(
     message: String,
 ) {
     if let Some(fallback) = fallback_of(&pending.purpose) {
+        if let Some(line) = pending.line.as_ref().filter(|l| !l.started) {
+            speech::begin(commands, pending.npc, line.speaker.clone(), false);
+        }
         speech::chunk(commands, buffers, pending.npc, fallback);
         speech::finish(commands, buffers, pending.npc, fallback, false, false, None);
         line_done(story, memories, id, pending, fallback);
@@ -128,6 +131,7 @@ pub(crate) fn receive(
     events.clear();
     let budget = settings.scheduling.max_events_per_frame.max(1);
     backend.backend().poll(budget, &mut events);
+    let generated_now = backend.has_model();
     for event in events.drain(..) {
         let Some(id) = event.id() else { continue };
         let Some(pending) = backend.pending.get_mut(&id) else {
@@ -144,6 +148,13 @@ pub(crate) fn receive(
                 };
                 pending.text.push_str(&text);
                 let npc = pending.npc;
+                if !text.is_empty()
+                    && let Some(line) = pending.line.as_mut().filter(|l| !l.started)
+                {
+                    line.started = true;
+                    let speaker = line.speaker.clone();
+                    speech::begin(&mut commands, npc, speaker, generated_now);
+                }
                 speech::chunk(&mut commands, &mut buffers, npc, &text);
             }
             BackendEvent::Finished {
@@ -172,6 +183,9 @@ pub(crate) fn receive(
                         "the model wrote nothing".into(),
                     );
                     continue;
+                }
+                if !cancelled && let Some(line) = pending.line.as_ref().filter(|l| !l.started) {
+                    speech::begin(&mut commands, pending.npc, line.speaker.clone(), generated);
                 }
                 speech::finish(
                     &mut commands,

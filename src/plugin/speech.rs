@@ -3,11 +3,11 @@
 use bevy::prelude::*;
 
 use super::components::SpeechBuffer;
-use super::events::{DialogueTag, LineChunk, LineFinished, LineStarted, tags_in};
+use super::events::{DialogueTag, LineChunk, LineFinished, LineQueued, LineStarted, tags_in};
 use crate::engine::generate::GenerationStats;
 
-/// Starts a line on `npc`.
-pub(crate) fn start(
+/// Queues a line on `npc`: its buffer is cleared and `LineQueued` sent.
+pub(crate) fn queue(
     commands: &mut Commands,
     buffers: &mut Query<&mut SpeechBuffer>,
     npc: Entity,
@@ -21,6 +21,20 @@ pub(crate) fn start(
         b.generated = generated;
         b.line += 1;
     }
+    commands.trigger(LineQueued {
+        entity: npc,
+        speaker,
+        generated,
+    });
+}
+
+/// The queued line's first words exist: `LineStarted`.
+pub(crate) fn begin(
+    commands: &mut Commands,
+    npc: Entity,
+    speaker: Option<String>,
+    generated: bool,
+) {
     commands.trigger(LineStarted {
         entity: npc,
         speaker,
@@ -85,7 +99,8 @@ pub(crate) fn authored(
     speaker: Option<String>,
     text: &str,
 ) {
-    start(commands, buffers, npc, speaker, false);
+    queue(commands, buffers, npc, speaker.clone(), false);
+    begin(commands, npc, speaker, false);
     chunk(commands, buffers, npc, text);
     finish(commands, buffers, npc, text, false, false, None);
 }

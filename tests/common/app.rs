@@ -25,6 +25,9 @@ impl Log {
 
 fn record(app: &mut App) {
     app.init_resource::<Log>();
+    app.add_observer(|e: On<LineQueued>, mut l: ResMut<Log>| {
+        l.0.push((e.entity, format!("Queued: {:?}", e.speaker)))
+    });
     app.add_observer(|e: On<LineStarted>, mut l: ResMut<Log>| {
         l.0.push((e.entity, format!("Started: {:?}", e.speaker)))
     });
