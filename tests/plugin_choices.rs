@@ -34,9 +34,22 @@ fn picking_a_choice_moves_the_story_to_the_chosen_npc() {
         app.world().resource::<DialogueStory>().wait(),
         StoryWait::Choice
     );
+    // Each gets its own error: the wrong NPC, then the option out of range.
+    let errors: Vec<(bevy::prelude::Entity, String)> = log(&app)
+        .0
+        .iter()
+        .filter(|(_, k)| k.starts_with("Error"))
+        .cloned()
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(errors[0].0, mara);
+    assert!(errors[0].1.contains("not this NPC's"), "{errors:?}");
     assert_eq!(
-        log(&app).last("Error").unwrap().1,
-        "Error: option 9 was not presented"
+        errors[1],
+        (
+            wren,
+            "Error: option 9 was not presented (there are 4 options, numbered from 0)".into()
+        )
     );
     send(
         &mut app,

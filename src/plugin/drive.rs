@@ -8,7 +8,7 @@ use super::components::{NpcMemory, SpeechBuffer};
 use super::events::{
     ChoicesPresented, DialogueError, InputRequested, StoryEnded, StoryNodeEntered,
 };
-use super::lookup::NpcLookup;
+use super::lookup::{NotReady, NpcLookup};
 use super::messages::{CancelDialogue, ChoicePicked, PlayerSaid, TalkTo};
 use super::speech;
 use super::story::{DialogueStory, StoryWait};
@@ -157,6 +157,49 @@ fn free_line(
     }
 }
 
+/// A `TalkTo` or `PlayerSaid` that waits for its NPC's persona to load.
+#[derive(Debug, Clone)]
+pub(crate) enum Deferred {
+    Talk(Entity),
+    Said(Entity, String),
+}
+
+/// Messages waiting for their NPC's persona, retried every frame in order.
+#[derive(Resource, Debug, Default)]
+pub(crate) struct DeferredMessages(Vec<Deferred>);
+
+/// Whether the message's NPC can speak now. If its persona is still loading, the message waits
+/// (and is retried next frame); if it can never speak, the game is told why.
+fn ready_or_defer(
+    lookup: &NpcLookup,
+    commands: &mut Commands,
+    deferred: &mut DeferredMessages,
+    message: Deferred,
+) -> bool {
+    let (npc, what) = match &message {
+        Deferred::Talk(e) => (*e, "TalkTo"),
+        Deferred::Said(e, _) => (*e, "PlayerSaid"),
+    };
+    let why = match lookup.readiness(npc) {
+        Ok(_) => return true,
+        Err(NotReady::Loading) => {
+            deferred.0.push(message);
+            return false;
+        }
+        // Entity observers are gone with the entity; global observers still see the error.
+        Err(NotReady::Dead) => format!("{what}: {npc} does not exist (despawned?)"),
+        Err(NotReady::NotNpc) => format!("{what}: {npc} is not an NPC (it has no `Npc` component)"),
+        Err(NotReady::Failed(e)) => format!("{what}: this NPC's persona failed to load: {e}"),
+    };
+    warn!("{why}");
+    commands.trigger(DialogueError {
+        entity: npc,
+        message: why,
+        fallback_used: false,
+    });
+    false
+}
+
 /// Reads the game's messages.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn handle_messages(
@@ -166,13 +209,29 @@ pub(crate) fn handle_messages(
     lookup: NpcLookup,
     mut buffers: Query<&mut SpeechBuffer>,
     mut memories: Query<&mut NpcMemory>,
+    mut deferred: ResMut<DeferredMessages>,
     mut talk: MessageReader<TalkTo>,
     mut picked: MessageReader<ChoicePicked>,
     mut said: MessageReader<PlayerSaid>,
     mut cancel: MessageReader<CancelDialogue>,
 ) {
     let story = &mut *story;
-    for t in talk.read() {
+    // Messages that waited for a persona come first, in the order they were sent.
+    let mut talks = Vec::new();
+    let mut saids = Vec::new();
+    for d in std::mem::take(&mut deferred.0) {
+        match d {
+            Deferred::Talk(npc) => talks.push(npc),
+            Deferred::Said(npc, text) => saids.push((npc, text)),
+        }
+    }
+    talks.extend(talk.read().map(|t| t.npc));
+    saids.extend(said.read().map(|s| (s.npc, s.text.clone())));
+    for npc in talks {
+        if !ready_or_defer(&lookup, &mut commands, &mut deferred, Deferred::Talk(npc)) {
+            continue;
+        }
+        let t = TalkTo { npc };
         if story_involves(story, &lookup, t.npc) {
             story.partner = Some(t.npc);
             if story.wait == StoryWait::Idle {
@@ -193,7 +252,24 @@ pub(crate) fn handle_messages(
         }
     }
     for p in picked.read() {
-        if story.wait != StoryWait::Choice || story.partner != Some(p.npc) {
+        let pending_here = story.wait == StoryWait::Choice && story.partner == Some(p.npc);
+        if !pending_here {
+            let message = match story.partner.filter(|_| story.wait == StoryWait::Choice) {
+                Some(other) => format!(
+                    "ChoicePicked on {}: the pending choices are {other}'s, not this NPC's",
+                    p.npc
+                ),
+                None => format!(
+                    "ChoicePicked (option {}) on {}, but no choice is pending",
+                    p.index, p.npc
+                ),
+            };
+            warn!("{message}");
+            commands.trigger(DialogueError {
+                entity: p.npc,
+                message,
+                fallback_used: false,
+            });
             continue;
         }
         let Some(rt) = story.runtime.as_mut() else {
@@ -201,7 +277,11 @@ pub(crate) fn handle_messages(
         };
         let result = match story.presented.get(p.index) {
             Some(&authored) => rt.choose(authored).map_err(|e| e.to_string()),
-            None => Err(format!("option {} was not presented", p.index)),
+            None => Err(format!(
+                "option {} was not presented (there are {} options, numbered from 0)",
+                p.index,
+                story.presented.len()
+            )),
         };
         match result {
             Ok(()) => story.wait = StoryWait::Advance,
@@ -212,7 +292,12 @@ pub(crate) fn handle_messages(
             }),
         }
     }
-    for s in said.read() {
+    for (npc, text) in saids {
+        let message = Deferred::Said(npc, text.clone());
+        if !ready_or_defer(&lookup, &mut commands, &mut deferred, message) {
+            continue;
+        }
+        let s = PlayerSaid { npc, text };
         let waiting_here = story.wait == StoryWait::Input && story.partner == Some(s.npc);
         if !waiting_here {
             let partner = story.partner;

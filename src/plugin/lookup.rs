@@ -8,10 +8,25 @@ use super::components::{DialogueListener, Npc};
 use super::settings::DialogueSettings;
 use crate::story::Persona;
 
+/// Why an entity cannot speak now.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum NotReady {
+    /// No such entity (despawned?).
+    Dead,
+    /// The entity has no `Npc` component.
+    NotNpc,
+    /// Its persona file is still loading: ask again later.
+    Loading,
+    /// Its persona file failed to load.
+    Failed(String),
+}
+
 /// NPCs, their personas and the listener.
 #[derive(SystemParam)]
 pub(crate) struct NpcLookup<'w, 's> {
     npcs: Query<'w, 's, (Entity, &'static Npc, &'static GlobalTransform)>,
+    entities: &'w bevy::ecs::entity::Entities,
+    server: Res<'w, AssetServer>,
     personas: Res<'w, Assets<PersonaAsset>>,
     listener: Query<'w, 's, &'static GlobalTransform, With<DialogueListener>>,
     settings: Res<'w, DialogueSettings>,
@@ -22,6 +37,24 @@ impl NpcLookup<'_, '_> {
     pub fn persona(&self, npc: Entity) -> Option<&Persona> {
         let (_, n, _) = self.npcs.get(npc).ok()?;
         self.personas.get(&n.persona).map(|p| &p.0)
+    }
+
+    /// Whether `npc` can speak now, and why not.
+    pub fn readiness(&self, npc: Entity) -> Result<&Persona, NotReady> {
+        let Ok((_, n, _)) = self.npcs.get(npc) else {
+            return Err(if self.entities.contains(npc) {
+                NotReady::NotNpc
+            } else {
+                NotReady::Dead
+            });
+        };
+        if let Some(p) = self.personas.get(&n.persona) {
+            return Ok(&p.0);
+        }
+        match self.server.load_state(&n.persona) {
+            bevy::asset::LoadState::Failed(e) => Err(NotReady::Failed(e.to_string())),
+            _ => Err(NotReady::Loading),
+        }
     }
 
     /// The NPC whose persona id is `id` (the first, if several).

@@ -161,6 +161,7 @@ impl Plugin for LlamaDialoguePlugin {
         .init_resource::<DialogueStory>()
         .init_resource::<DialogueStats>()
         .init_resource::<DialogueBackendStatus>()
+        .init_resource::<drive::DeferredMessages>()
         .add_message::<TalkTo>()
         .add_message::<PlayerSaid>()
         .add_message::<ChoicePicked>()
