@@ -129,3 +129,24 @@ fn check_cli_exit_status_and_json() {
     assert_eq!(d["location"]["col"], 58);
     assert_eq!(d["help"], "did you mean `b`?");
 }
+
+/// One bad `next` is one error: the nodes only it led to are not also reported as unreachable
+/// (a cascade that buried the real mistake under dozens of warnings).
+#[test]
+fn one_bad_edge_is_one_diagnostic() {
+    let dir = common::temp_dir("cascade");
+    std::fs::create_dir_all(dir.join("personas")).unwrap();
+    for e in std::fs::read_dir("stories/personas").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join("personas").join(p.file_name().unwrap())).unwrap();
+    }
+    let story = std::fs::read_to_string("stories/lantern.story.ron").unwrap();
+    assert!(story.contains(r#"next: "wren_plea","#));
+    let broken = story.replacen(r#"next: "wren_plea","#, r#"next: "wren_pleaa","#, 1);
+    let path = dir.join("lantern.story.ron");
+    std::fs::write(&path, broken).unwrap();
+    let found = StoryBundle::load(&path, &Estimate).unwrap_err();
+    assert_eq!(found.0.len(), 1, "{found}");
+    let only = found.errors().next().unwrap().to_string();
+    assert!(only.contains("wren_pleaa"), "{only}");
+}

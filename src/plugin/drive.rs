@@ -25,10 +25,12 @@ pub(crate) fn load_story(
     mut changed: MessageReader<AssetEvent<StoryAsset>>,
     mut failed: MessageReader<bevy::asset::AssetLoadFailedEvent<StoryAsset>>,
 ) {
+    // Bevy's asset server has logged the file's errors already: say only what happens now,
+    // without repeating them.
     for f in failed.read() {
         warn!(
-            "story file refused, the last good version keeps running:\n{}",
-            f.error
+            "story file `{}` refused (its errors are above); the last good version keeps running",
+            f.path
         );
     }
     let Some(handle) = story.handle.clone() else {

@@ -207,6 +207,13 @@ impl Plugin for LlamaDialoguePlugin {
     }
 
     fn finish(&self, app: &mut App) {
+        if !app.is_plugin_added::<bevy::transform::TransformPlugin>() {
+            warn!(
+                "LlamaDialoguePlugin without TransformPlugin: GlobalTransform never updates, so \
+                 priority by distance and view, warming and cancel-on-walking-away all see every \
+                 NPC at the origin; add TransformPlugin (DefaultPlugins has it)"
+            );
+        }
         if app.world().get_resource::<AssetServer>().is_none() {
             error!(
                 "LlamaDialoguePlugin needs AssetPlugin: did you forget DefaultPlugins or AssetPlugin?"

@@ -76,7 +76,9 @@ impl Check<'_> {
                 continue;
             }
             let at = self.loc(self.node_offset(n.id(), 0));
-            if !reach[i] && start_ok {
+            // With a dangling edge, unreachable nodes are mostly its cascade (the edge was meant
+            // to lead there): its own error says enough until it is fixed.
+            if !reach[i] && start_ok && !dangling {
                 self.warn(
                     at,
                     format!(
