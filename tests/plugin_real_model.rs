@@ -65,6 +65,10 @@ fn a_real_model_streams_a_free_chat_line() {
     assert_eq!(at("Started") + 1, at("Chunk"), "{kinds:?}");
     let buffer = app.world().get::<SpeechBuffer>(guide).unwrap();
     assert!(buffer.generated && !buffer.text.is_empty() && !buffer.speaking);
+    let npc_stats = app.world().get::<NpcStats>(guide).unwrap();
+    assert_eq!(npc_stats.lines, 1);
+    assert!(npc_stats.last_ttft_ms.unwrap() > 0.0, "{npc_stats:?}");
+    assert!(npc_stats.last_queue_ms.unwrap() >= 0.0, "{npc_stats:?}");
     let stats = app.world().resource::<DialogueStats>();
     assert_eq!(stats.lines, 1);
     let last = stats.last.clone().unwrap();

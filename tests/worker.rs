@@ -255,6 +255,15 @@ fn a_low_priority_request_does_not_starve() {
             }
         }
         assert_eq!(order, expected, "ageing {ageing}");
+        // The low request's stats say how long it waited in the queue (behind 1 and the others).
+        let waited = loop {
+            if let BackendEvent::Finished { id: 2, stats, .. } =
+                w.events().recv_timeout(GUARD).unwrap()
+            {
+                break stats.queue_ms;
+            }
+        };
+        assert!(waited > 0.0, "{waited}");
     }
 }
 

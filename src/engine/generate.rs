@@ -42,6 +42,9 @@ pub struct GenerationStats {
     pub generated_tokens: usize,
     /// Time spent generating after the first token, in milliseconds.
     pub decode_ms: f64,
+    /// Time the request waited in the worker's queue before it started, in milliseconds (0
+    /// outside the worker). Not part of `ttft_ms`, which counts from the start.
+    pub queue_ms: f64,
 }
 
 impl GenerationStats {

@@ -8,7 +8,7 @@ use crate::engine::chat::ChatMessage;
 /// An NPC that can talk. One spawn gives it everything it needs:
 /// `commands.spawn((Npc::new(persona), Transform::default()))`.
 #[derive(Component, Debug, Clone)]
-#[require(SpeechBuffer, NpcMemory, Transform)]
+#[require(SpeechBuffer, NpcMemory, NpcStats, Transform)]
 pub struct Npc {
     /// Its persona (also its cast key in stories: the persona's `id`).
     pub persona: Handle<PersonaAsset>,
@@ -34,6 +34,28 @@ pub struct SpeechBuffer {
     pub generated: bool,
     /// Counts lines, so a view can tell a new line from the same one.
     pub line: u64,
+}
+
+/// Per-NPC figures of its generated lines (for debug overlays and crowd tuning).
+#[derive(Component, Debug, Clone, Default, PartialEq)]
+pub struct NpcStats {
+    /// Generated lines finished.
+    pub lines: u64,
+    /// Time to first token of its last line, in ms (from the worker starting it).
+    pub last_ttft_ms: Option<f64>,
+    /// How long its last line waited in the worker's queue before starting, in ms.
+    pub last_queue_ms: Option<f64>,
+    /// The longest any of its lines waited in the queue, in ms.
+    pub max_queue_ms: f64,
+}
+
+impl NpcStats {
+    pub(crate) fn record(&mut self, s: &crate::engine::generate::GenerationStats) {
+        self.lines += 1;
+        self.last_ttft_ms = Some(s.ttft_ms);
+        self.last_queue_ms = Some(s.queue_ms);
+        self.max_queue_ms = self.max_queue_ms.max(s.queue_ms);
+    }
 }
 
 /// Free-chat memory of an NPC that is not in the running story (recent turns with the player).

@@ -10,6 +10,8 @@ pub const TOKENS_PER_SECOND: DiagnosticPath =
     DiagnosticPath::const_new("llama_dialogue/tokens_per_second");
 /// Time to first token of the last generated line (ms).
 pub const TTFT_MS: DiagnosticPath = DiagnosticPath::const_new("llama_dialogue/ttft_ms");
+/// How long the last generated line waited in the worker's queue before starting (ms).
+pub const QUEUE_WAIT_MS: DiagnosticPath = DiagnosticPath::const_new("llama_dialogue/queue_wait_ms");
 /// Requests queued or running.
 pub const QUEUE_LENGTH: DiagnosticPath = DiagnosticPath::const_new("llama_dialogue/queue_length");
 /// Share of prompt tokens taken from the prefix cache instead of computed, over all generated
@@ -66,6 +68,7 @@ pub(crate) fn register(app: &mut App) {
     for path in [
         TOKENS_PER_SECOND,
         TTFT_MS,
+        QUEUE_WAIT_MS,
         QUEUE_LENGTH,
         PREFIX_CACHE_HIT_RATE,
     ] {
@@ -77,6 +80,7 @@ pub(crate) fn measure(stats: Res<DialogueStats>, mut diagnostics: Diagnostics) {
     if let Some(last) = &stats.last {
         diagnostics.add_measurement(&TOKENS_PER_SECOND, || last.decode_tok_s());
         diagnostics.add_measurement(&TTFT_MS, || last.ttft_ms);
+        diagnostics.add_measurement(&QUEUE_WAIT_MS, || last.queue_ms);
     }
     diagnostics.add_measurement(&QUEUE_LENGTH, || stats.queue as f64);
     diagnostics.add_measurement(&PREFIX_CACHE_HIT_RATE, || stats.hit_rate());

@@ -27,9 +27,9 @@ use bevy::prelude::*;
 
 pub use assets::{PersonaAsset, PersonaLoader, StoryAsset, StoryLoadError, StoryLoader};
 pub use backend::DialogueBackendRes;
-pub use components::{DialogueListener, Npc, NpcMemory, SpeechBuffer};
+pub use components::{DialogueListener, Npc, NpcMemory, NpcStats, SpeechBuffer};
 pub use diagnostics::{
-    DialogueStats, PREFIX_CACHE_HIT_RATE, QUEUE_LENGTH, TOKENS_PER_SECOND, TTFT_MS,
+    DialogueStats, PREFIX_CACHE_HIT_RATE, QUEUE_LENGTH, QUEUE_WAIT_MS, TOKENS_PER_SECOND, TTFT_MS,
 };
 pub use events::{
     ChoicesPresented, DialogueError, DialogueTag, InputRequested, LineChunk, LineFinished,

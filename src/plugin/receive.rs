@@ -3,7 +3,7 @@
 use bevy::prelude::*;
 
 use super::backend::{DialogueBackendRes, Pending, Purpose};
-use super::components::{NpcMemory, SpeechBuffer};
+use super::components::{NpcMemory, NpcStats, SpeechBuffer};
 use super::diagnostics::DialogueStats;
 use super::events::DialogueError;
 use super::settings::DialogueSettings;
@@ -109,6 +109,7 @@ pub(crate) fn receive(
     mut stats: ResMut<DialogueStats>,
     mut buffers: Query<&mut SpeechBuffer>,
     mut memories: Query<&mut NpcMemory>,
+    mut npc_stats: Query<&mut NpcStats>,
     mut events: Local<Vec<BackendEvent>>,
 ) {
     let story = &mut *story;
@@ -171,6 +172,9 @@ pub(crate) fn receive(
                 let cancelled = reason == FinishReason::Cancelled;
                 if generated {
                     stats.record(&s);
+                    if let Ok(mut n) = npc_stats.get_mut(pending.npc) {
+                        n.record(&s);
+                    }
                 }
                 if !cancelled && text.is_empty() {
                     failed(

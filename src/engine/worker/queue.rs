@@ -11,6 +11,8 @@ pub(super) struct Queued {
     pub request: BackendRequest,
     /// Priority gained while waiting (see [`Pending::pop`]).
     pub boost: i64,
+    /// When it was queued.
+    pub queued_at: std::time::Instant,
 }
 
 impl Queued {
@@ -108,6 +110,7 @@ mod tests {
                 priority,
             },
             boost: 0,
+            queued_at: std::time::Instant::now(),
         }
     }
 

@@ -126,7 +126,10 @@ impl Server {
             if self.shutdown {
                 return;
             }
-            let Some(Queued { request, .. }) = self.pending.pop() else {
+            let Some(Queued {
+                request, queued_at, ..
+            }) = self.pending.pop()
+            else {
                 continue;
             };
             let id = request.id();
@@ -135,7 +138,8 @@ impl Server {
                 continue;
             }
             let served = catch_unwind(AssertUnwindSafe(|| {
-                pool.install(|| self.serve(request, ch));
+                let waited_ms = queued_at.elapsed().as_secs_f64() * 1000.0;
+                pool.install(|| self.serve(request, waited_ms, ch));
             }));
             if let Err(panic) = served {
                 let message = panic
@@ -172,6 +176,7 @@ impl Server {
             seq: self.seq,
             request,
             boost: 0,
+            queued_at: std::time::Instant::now(),
         });
     }
 
@@ -208,10 +213,10 @@ impl Server {
         }
     }
 
-    fn serve(&mut self, request: BackendRequest, ch: &Channels) {
+    fn serve(&mut self, request: BackendRequest, waited_ms: f64, ch: &Channels) {
         let id = request.id();
         let result = match request {
-            BackendRequest::Generate(r) => self.generate(r, ch),
+            BackendRequest::Generate(r) => self.generate(r, waited_ms, ch),
             BackendRequest::Choose(r) => self.choose(r, ch),
             BackendRequest::Warm { id, system, .. } => self.warm(id, &system, ch),
             BackendRequest::ResetConversation(_) => Ok(()),
@@ -289,7 +294,12 @@ impl Server {
         Ok(reused)
     }
 
-    fn generate(&mut self, r: GenerateRequest, ch: &Channels) -> Result<(), RequestError> {
+    fn generate(
+        &mut self,
+        r: GenerateRequest,
+        waited_ms: f64,
+        ch: &Channels,
+    ) -> Result<(), RequestError> {
         let _ = ch.events.send(BackendEvent::Started {
             id: r.id,
             conversation: Some(r.conversation),
@@ -368,6 +378,7 @@ impl Server {
         stats.cached_tokens = reused;
         stats.prefill_ms += prepare_ms;
         stats.ttft_ms += prepare_ms;
+        stats.queue_ms = waited_ms;
         let _ = ch.events.send(BackendEvent::Finished {
             id: r.id,
             reason: generation.finish,
