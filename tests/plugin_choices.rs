@@ -69,4 +69,56 @@ fn picking_a_choice_moves_the_story_to_the_chosen_npc() {
     let story = app.world().resource::<DialogueStory>();
     assert_eq!(story.partner(), Some(mara));
     assert_eq!(story.state().unwrap().node, "mara_talk");
+    // Story events go to the node's speaker: Mara's nodes on Mara, not on Wren.
+    let on_mara = log(&app).kinds_for(mara);
+    assert!(
+        on_mara.contains(&"Node: mara_intro".to_string()),
+        "{on_mara:?}"
+    );
+    assert!(
+        on_mara.contains(&"Node: mara_talk".to_string()),
+        "{on_mara:?}"
+    );
+    assert!(
+        !log(&app)
+            .kinds_for(wren)
+            .contains(&"Node: mara_intro".to_string())
+    );
+}
+
+/// Branch nodes are passed through without a beat, but a journal still sees them entered.
+#[test]
+fn branch_nodes_are_reported_entered() {
+    let mut app = app(lantern_plugin(), false);
+    let wren = spawn_npc(&mut app, "wren", -3.0);
+    let tobin = spawn_npc(&mut app, "tobin", -4.0);
+    run_until_loaded(&mut app);
+    send(&mut app, TalkTo { npc: wren });
+    assert!(run_until(&mut app, |a| log(a).count("Choices") == 1));
+    send(
+        &mut app,
+        ChoicePicked {
+            npc: wren,
+            index: 1,
+        },
+    ); // the forge: `tobin_intro` is a Branch
+    assert!(run_until(&mut app, |a| log(a)
+        .0
+        .iter()
+        .any(|(_, k)| k == "Node: tobin_busy")));
+    let nodes: Vec<&str> = log(&app)
+        .0
+        .iter()
+        .filter_map(|(_, k)| k.strip_prefix("Node: "))
+        .collect();
+    let at = |n: &str| nodes.iter().position(|x| *x == n);
+    assert!(
+        at("tobin_intro").unwrap() + 1 == at("tobin_busy").unwrap(),
+        "{nodes:?}"
+    );
+    assert!(
+        log(&app)
+            .kinds_for(tobin)
+            .contains(&"Node: tobin_busy".to_string())
+    );
 }

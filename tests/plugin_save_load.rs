@@ -51,6 +51,9 @@ fn save_then_load_restores_the_place_in_the_story() {
     let story = app.world().resource::<DialogueStory>();
     assert_eq!(story.state().unwrap().node, "hub");
     assert_eq!(story.wait(), StoryWait::Idle);
+    // Mara's free-text prompt belonged to the replaced state: withdrawn, on her.
+    assert_eq!(log(&app).kinds_for(mara).last().unwrap(), "Withdrawn");
+    assert_eq!(log(&app).count("Withdrawn"), 1);
     send(&mut app, TalkTo { npc: wren });
     assert!(run_until(&mut app, |a| log(a).count("Choices") == 2));
     // A missing file is an error message, and the state is kept.

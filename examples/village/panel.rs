@@ -54,6 +54,10 @@ pub fn plugin(app: &mut App) {
         }
         c.choices = Some((e.entity, e.options.clone()));
     })
+    .add_observer(|_: On<ChoicesWithdrawn>, mut c: ResMut<Conversation>| {
+        c.choices = None;
+        c.input = None;
+    })
     .add_observer(|e: On<InputRequested>, mut c: ResMut<Conversation>| {
         c.input = Some((e.entity, e.prompt.clone()));
     })

@@ -6,7 +6,7 @@ use super::assets::StoryAsset;
 use super::backend::{DialogueBackendRes, Purpose};
 use super::components::{NpcMemory, SpeechBuffer};
 use super::events::{
-    ChoicesPresented, DialogueError, InputRequested, StoryEnded, StoryNodeEntered,
+    ChoicesPresented, ChoicesWithdrawn, DialogueError, InputRequested, StoryEnded, StoryNodeEntered,
 };
 use super::lookup::{NotReady, NpcLookup};
 use super::messages::{CancelDialogue, ChoicePicked, PlayerSaid, TalkTo};
@@ -20,6 +20,7 @@ use crate::story::{Beat, OPENING_TURN, StoryRuntime, sanitize_player_text};
 
 /// Starts the story once its asset is loaded; puts hot-reloaded versions in place.
 pub(crate) fn load_story(
+    mut commands: Commands,
     mut story: ResMut<DialogueStory>,
     assets: Res<Assets<StoryAsset>>,
     mut changed: MessageReader<AssetEvent<StoryAsset>>,
@@ -41,8 +42,17 @@ pub(crate) fn load_story(
             && *id == handle.id()
             && let Some(asset) = assets.get(&handle)
         {
+            let shown = matches!(story.wait, StoryWait::Choice | StoryWait::Input)
+                .then_some(story.partner)
+                .flatten();
             match story.reload(asset) {
-                Ok(()) => info!("story `{}` reloaded", asset.0.story.id),
+                Ok(()) => {
+                    info!("story `{}` reloaded", asset.0.story.id);
+                    // The choices (or prompt) are asked again from the new version.
+                    if let Some(npc) = shown {
+                        commands.trigger(ChoicesWithdrawn { entity: npc });
+                    }
+                }
                 Err(why) => warn!("story reloaded but the old version keeps running: {why}"),
             }
         }
@@ -385,14 +395,29 @@ pub(crate) fn advance_story(
     let Some(rt) = story.runtime.as_mut() else {
         return;
     };
+    let target =
+        |speaker: Option<&str>| speaker.and_then(|s| lookup.entity_of(s)).unwrap_or(partner);
     for _ in 0..lookup.settings().scheduling.max_steps_per_frame {
+        // Every node entered, Branch nodes included; after a load, the node it resumes at.
+        let mut entered = rt.take_entered();
         let node = rt.state().node.clone();
-        if story.last_node.as_deref() != Some(node.as_str()) {
-            story.last_node = Some(node.clone());
+        if entered.is_empty() && story.last_node.as_deref() != Some(node.as_str()) {
+            entered.push(node);
+        }
+        for node in entered {
+            let speaker = rt
+                .bundle()
+                .story
+                .node(&node)
+                .and_then(|n| n.speaker())
+                .map(str::to_owned);
             commands.trigger(StoryNodeEntered {
-                entity: partner,
-                node,
+                entity: target(speaker.as_deref()),
+                speaker,
+                partner,
+                node: node.clone(),
             });
+            story.last_node = Some(node);
         }
         // Story lines sample as the plugin's settings say (changeable at run time).
         if rt.sampling() != &lookup.settings().sampling {
@@ -410,8 +435,6 @@ pub(crate) fn advance_story(
                 return;
             }
         };
-        let target =
-            |speaker: Option<&str>| speaker.and_then(|s| lookup.entity_of(s)).unwrap_or(partner);
         match beat {
             Beat::Line { speaker, text, .. } => {
                 let npc = target(speaker.as_deref());
@@ -487,6 +510,8 @@ pub(crate) fn advance_story(
                 story.presented = options.iter().map(|o| o.index).collect();
                 commands.trigger(ChoicesPresented {
                     entity: npc,
+                    speaker,
+                    partner,
                     text,
                     options: options.into_iter().map(|o| o.text).collect(),
                 });
@@ -498,6 +523,8 @@ pub(crate) fn advance_story(
                 let npc = target(Some(&speaker));
                 commands.trigger(InputRequested {
                     entity: npc,
+                    speaker: Some(speaker),
+                    partner,
                     prompt: text,
                 });
                 story.partner = Some(npc);
@@ -507,6 +534,7 @@ pub(crate) fn advance_story(
             Beat::Ended { title, text, .. } => {
                 commands.trigger(StoryEnded {
                     entity: partner,
+                    partner,
                     title,
                     text,
                 });

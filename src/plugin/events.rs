@@ -63,8 +63,12 @@ pub struct LineFinished {
 /// [`ChoicePicked`](super::ChoicePicked).
 #[derive(EntityEvent, Debug, Clone)]
 pub struct ChoicesPresented {
-    /// The NPC being answered.
+    /// The NPC being answered (the speaker of the node; the partner for narration).
     pub entity: Entity,
+    /// The node's speaker (persona id), or none for narration.
+    pub speaker: Option<String>,
+    /// The NPC the player is talking with.
+    pub partner: Entity,
     /// A line shown with the options.
     pub text: Option<String>,
     /// The options, in order (index them in `ChoicePicked`).
@@ -75,17 +79,26 @@ pub struct ChoicesPresented {
 /// [`PlayerSaid`](super::PlayerSaid).
 #[derive(EntityEvent, Debug, Clone)]
 pub struct InputRequested {
-    /// The NPC spoken to.
+    /// The NPC spoken to (the node's speaker).
     pub entity: Entity,
+    /// The node's speaker (persona id).
+    pub speaker: Option<String>,
+    /// The NPC the player is talking with.
+    pub partner: Entity,
     /// A prompt for the player.
     pub prompt: Option<String>,
 }
 
-/// The story entered a node. Optional (journals, quest logs, debug panes).
+/// The story entered a node, Branch nodes included, in order. Optional (journals, quest logs,
+/// debug panes).
 #[derive(EntityEvent, Debug, Clone)]
 pub struct StoryNodeEntered {
-    /// The NPC in the conversation.
+    /// The node's speaker (the partner for narration, Branch and Ending nodes).
     pub entity: Entity,
+    /// The node's speaker (persona id), or none.
+    pub speaker: Option<String>,
+    /// The NPC the player is talking with.
+    pub partner: Entity,
     /// The node id.
     pub node: String,
 }
@@ -104,10 +117,20 @@ pub struct DialogueTag {
 pub struct StoryEnded {
     /// The NPC in the conversation.
     pub entity: Entity,
+    /// The NPC the player was talking with (the same as `entity`).
+    pub partner: Entity,
     /// The ending's title.
     pub title: String,
     /// Its closing line.
     pub text: Option<String>,
+}
+
+/// Choices or a free-text prompt shown for this NPC are no longer valid (a save was loaded,
+/// the story changed): a view clears them. The story asks again when it gets there.
+#[derive(EntityEvent, Debug, Clone)]
+pub struct ChoicesWithdrawn {
+    /// The NPC the choices (or the input prompt) were shown for.
+    pub entity: Entity,
 }
 
 /// Something failed; the game goes on (a fallback line was used when `fallback_used`).

@@ -32,8 +32,8 @@ pub use diagnostics::{
     DialogueStats, PREFIX_CACHE_HIT_RATE, QUEUE_LENGTH, QUEUE_WAIT_MS, TOKENS_PER_SECOND, TTFT_MS,
 };
 pub use events::{
-    ChoicesPresented, DialogueError, DialogueTag, InputRequested, LineChunk, LineFinished,
-    LineQueued, LineStarted, StoryEnded, StoryNodeEntered, tags_in,
+    ChoicesPresented, ChoicesWithdrawn, DialogueError, DialogueTag, InputRequested, LineChunk,
+    LineFinished, LineQueued, LineStarted, StoryEnded, StoryNodeEntered, tags_in,
 };
 pub use messages::{
     CancelDialogue, ChoicePicked, LoadStory, PlayerSaid, SaveStory, StorySaved, TalkTo,

@@ -2,11 +2,13 @@
 
 use bevy::prelude::*;
 
+use super::events::ChoicesWithdrawn;
 use super::messages::{LoadStory, SaveStory, StorySaved};
 use super::story::{DialogueStory, StoryWait};
 use crate::story::{SaveGame, StoryRuntime};
 
 pub(crate) fn save_and_load(
+    mut commands: Commands,
     mut story: ResMut<DialogueStory>,
     mut saves: MessageReader<SaveStory>,
     mut loads: MessageReader<LoadStory>,
@@ -34,6 +36,10 @@ pub(crate) fn save_and_load(
             }
         };
         let result = result.map(|rt| {
+            // Choices or an input prompt on screen belong to the state being replaced.
+            if let (StoryWait::Choice | StoryWait::Input, Some(npc)) = (story.wait, story.partner) {
+                commands.trigger(ChoicesWithdrawn { entity: npc });
+            }
             story.runtime = Some(rt);
             story.wait = StoryWait::Idle;
             story.last_node = None;

@@ -46,6 +46,9 @@ fn record(app: &mut App) {
     app.add_observer(|e: On<StoryNodeEntered>, mut l: ResMut<Log>| {
         l.0.push((e.entity, format!("Node: {}", e.node)))
     });
+    app.add_observer(|e: On<ChoicesWithdrawn>, mut l: ResMut<Log>| {
+        l.0.push((e.entity, "Withdrawn".to_string()))
+    });
     app.add_observer(|e: On<StoryEnded>, mut l: ResMut<Log>| {
         l.0.push((e.entity, format!("Ended: {}", e.title)))
     });

@@ -31,6 +31,9 @@ pub struct StoryRuntime {
     /// The sampling that generated lines start from (the story's and persona's overrides
     /// applied on top).
     sampling: SamplingParams,
+    /// Nodes entered since [`take_entered`](Self::take_entered) was last called, Branch nodes
+    /// included (not saved).
+    entered: Vec<String>,
 }
 
 impl StoryRuntime {
@@ -51,6 +54,7 @@ impl StoryRuntime {
             exprs: HashMap::new(),
             state,
             sampling: SamplingParams::default(),
+            entered: Vec::new(),
         };
         let start = rt.bundle.story.start.clone();
         let mut next = rt.state.clone();
@@ -73,7 +77,14 @@ impl StoryRuntime {
             exprs: HashMap::new(),
             state: save.state,
             sampling: SamplingParams::default(),
+            entered: Vec::new(),
         })
+    }
+
+    /// Every node entered since the last call, in order, Branch nodes (which are passed through
+    /// without a beat) included: a journal or quest log sees the whole path.
+    pub fn take_entered(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.entered)
     }
 
     /// Sets the sampling that generated lines start from (default: `SamplingParams::default()`);
@@ -209,11 +220,22 @@ impl StoryRuntime {
 
     /// Enters `id` in `state`: visit count, entry effects, and through branches.
     fn enter(&mut self, state: &mut StoryState, id: &str) -> Result<(), RuntimeError> {
+        // A failed step leaves the state as it was: it entered nothing.
+        let mark = self.entered.len();
+        let result = self.enter_nodes(state, id);
+        if result.is_err() {
+            self.entered.truncate(mark);
+        }
+        result
+    }
+
+    fn enter_nodes(&mut self, state: &mut StoryState, id: &str) -> Result<(), RuntimeError> {
         let mut id = id.to_owned();
         for _ in 0..=self.bundle.story.nodes.len() {
             let node = self.node(&id)?.clone();
             *state.visits.entry(id.clone()).or_insert(0) += 1;
             state.node = id.clone();
+            self.entered.push(id.clone());
             self.apply(state, &id, node.effects())?;
             match &node {
                 Node::Branch {
