@@ -19,6 +19,7 @@ mod settings;
 mod speech;
 mod status;
 mod story;
+mod talk;
 
 use std::path::PathBuf;
 
@@ -161,7 +162,7 @@ impl Plugin for LlamaDialoguePlugin {
         .init_resource::<DialogueStory>()
         .init_resource::<DialogueStats>()
         .init_resource::<DialogueBackendStatus>()
-        .init_resource::<drive::DeferredMessages>()
+        .init_resource::<talk::DeferredMessages>()
         .add_message::<TalkTo>()
         .add_message::<PlayerSaid>()
         .add_message::<ChoicePicked>()
@@ -189,7 +190,7 @@ impl Plugin for LlamaDialoguePlugin {
             (
                 (
                     drive::load_story,
-                    drive::handle_messages,
+                    talk::handle_messages,
                     persist::save_and_load,
                 )
                     .chain()
