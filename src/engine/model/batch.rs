@@ -4,7 +4,7 @@
 
 use candle_core::Tensor;
 
-use super::layer::{self, Segment, Step};
+use super::layer::{self, Segment};
 use super::{KvCache, LlamaModel, ModelError};
 
 /// One sequence of a batched step: its cache and the tokens to run after what it holds.
@@ -119,16 +119,7 @@ impl LlamaModel {
         let ids = Tensor::new(ids, &self.device)?.unsqueeze(0)?;
         let mut x = self.embed.embedding(&ids)?;
         let (cos, sin) = (Tensor::cat(&cos, 0)?, Tensor::cat(&sin, 0)?);
-        let step = Step {
-            segments: &segments,
-            cos: &cos,
-            sin: &sin,
-            isa: self.isa,
-            eps: self.config.rms_norm_eps,
-            n_head: self.config.head_count,
-            n_kv_head: self.config.head_count_kv,
-            head_dim: self.config.head_dim,
-        };
+        let step = self.step(&segments, &cos, &sin);
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(&x, &step, caches, i)?;
         }

@@ -328,6 +328,21 @@ impl LlamaModel {
         Ok(())
     }
 
+    /// What every block needs for one step over `segments` (RoPE tables with one row per
+    /// step row). Borrows nothing of the model, so the caches can be borrowed alongside.
+    fn step<'a>(&self, segments: &'a [Segment], cos: &'a Tensor, sin: &'a Tensor) -> Step<'a> {
+        Step {
+            segments,
+            cos,
+            sin,
+            isa: self.isa,
+            eps: self.config.rms_norm_eps,
+            n_head: self.config.head_count,
+            n_kv_head: self.config.head_count_kv,
+            head_dim: self.config.head_dim,
+        }
+    }
+
     /// Positions computed in one step at most.
     const UBATCH: usize = 128;
 
@@ -344,16 +359,7 @@ impl LlamaModel {
         let mut x = self.embed.embedding(&ids)?;
         let (cos, sin) = layer::rope_tables(&self.rope, pos, seq, &self.device)?;
         let segments = [Segment { pos, len: seq }];
-        let step = Step {
-            segments: &segments,
-            cos: &cos,
-            sin: &sin,
-            isa: self.isa,
-            eps: self.config.rms_norm_eps,
-            n_head: self.config.head_count,
-            n_kv_head: self.config.head_count_kv,
-            head_dim: self.config.head_dim,
-        };
+        let step = self.step(&segments, &cos, &sin);
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(&x, &step, &mut [&mut self.cache], i)?;
         }
