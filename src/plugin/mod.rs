@@ -93,6 +93,9 @@ pub struct LlamaDialoguePlugin {
     pub threads: Option<usize>,
     /// Memory for cached persona/conversation prefixes, in MB.
     pub prefix_cache_mb: usize,
+    /// Lines the local model generates at once (continuous batching, default 4): several NPCs
+    /// speak together, each weight read once per step for all of them. 1: one line at a time.
+    pub max_batch: usize,
     /// Sampling defaults for generated lines.
     pub sampling: SamplingParams,
     /// How NPCs are scheduled and how much happens per frame.
@@ -111,6 +114,7 @@ impl Default for LlamaDialoguePlugin {
             model: ModelSource::None,
             threads: None,
             prefix_cache_mb: 512,
+            max_batch: 4,
             sampling: SamplingParams {
                 temperature: 0.7,
                 max_tokens: 80,
@@ -135,6 +139,7 @@ impl LlamaDialoguePlugin {
                 let mut config = WorkerConfig::new(model.clone());
                 config.threads = self.threads;
                 config.prefix_cache_mb = self.prefix_cache_mb;
+                config.max_batch = self.max_batch;
                 Box::new(LocalLlama::spawn(config))
             }
         }

@@ -274,6 +274,18 @@ impl LlamaModel {
         self.cache.discard(range, &self.rope);
     }
 
+    /// Exchanges the model's own cache with `other` (a cache made by
+    /// [`new_cache`](Self::new_cache)), so the single-sequence calls ([`restore`](Self::restore),
+    /// [`discard`](Self::discard), [`forward`](Self::forward), …) can work on another sequence's
+    /// cache. Fails, changing nothing, when `other` has another layout.
+    pub fn swap_cache(&mut self, other: &mut KvCache) -> Result<(), ModelError> {
+        if !other.same_layout(&self.cache) {
+            return Err(ModelError::ForeignCache);
+        }
+        std::mem::swap(&mut self.cache, other);
+        Ok(())
+    }
+
     /// Replaces the cache with a snapshot taken from this model.
     pub fn restore(&mut self, snapshot: &KvSnapshot) -> Result<(), ModelError> {
         Ok(self.cache.restore(snapshot)?)
@@ -343,8 +355,8 @@ impl LlamaModel {
         }
     }
 
-    /// Positions computed in one step at most.
-    const UBATCH: usize = 128;
+    /// Positions computed in one step at most (the rows of one pass, shared by a batch).
+    pub const UBATCH: usize = 128;
 
     /// One step of [`forward`](Self::forward): `tokens` (at most `UBATCH`) after the cache, and
     /// the logits asked for (`None`: none, an earlier chunk of a prompt).

@@ -5,18 +5,23 @@
 //!   Cancels and shutdown use a separate channel, so they always get through.
 //! - Start-up handshake: [`Worker::status`] goes from `Loading` to `Ready` or `Failed` (a
 //!   typed [`WorkerStartError`] from [`Worker::wait_ready`]); a failed load ends the thread.
-//! - Higher-priority requests are served first, with ageing ([`WorkerConfig::ageing`]) so none
-//!   starves; a queued request can be cancelled before it
-//!   starts; a running generation notices a cancel before its next token.
+//! - Up to [`WorkerConfig::max_batch`] generations advance together (continuous batching: one
+//!   forward pass per step over a token of each, each with its own KV cache and prefix reuse);
+//!   long prompts run in shares of a step, so they never stall the others.
+//! - Higher-priority requests take free slots first, with ageing ([`WorkerConfig::ageing`]) so
+//!   none starves; a queued request can be cancelled before it starts; a running generation
+//!   ends before its next token.
 //! - A panic while serving a request becomes [`RequestError::Panicked`]; the worker clears its
 //!   KV cache and keeps serving.
 //! - Dropping the [`Worker`] shuts the thread down and joins it.
 
+mod oneshot;
 mod prefix_cache;
 mod prompt;
 mod queue;
 mod reuse;
 mod serve;
+mod slots;
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -51,6 +56,10 @@ pub struct WorkerConfig {
     pub threads: Option<usize>,
     /// Requests that may wait in the queue before `submit` answers busy.
     pub queue_capacity: usize,
+    /// Generations that advance together (continuous batching, default 4): each step runs one
+    /// forward pass over one token of each (or a share of a prompt), so every weight is read
+    /// once per step for all of them. A new request joins at the next step. 1: one at a time.
+    pub max_batch: usize,
     /// Priority ageing: the priority points a queued request gains each time another request
     /// is served before it (default 1 000 000, the plugin's whole distance range), so a request
     /// waits at most `⌈gap / ageing⌉` turns behind a stream of newer requests whose priority is
@@ -79,6 +88,7 @@ impl std::fmt::Debug for WorkerConfig {
             .field("model", &self.model)
             .field("threads", &self.threads)
             .field("queue_capacity", &self.queue_capacity)
+            .field("max_batch", &self.max_batch)
             .field("ageing", &self.ageing)
             .field("prefix_cache_mb", &self.prefix_cache_mb)
             .field("template", &self.template)
@@ -94,6 +104,7 @@ impl WorkerConfig {
             model_options: ModelOptions::default(),
             threads: None,
             queue_capacity: 32,
+            max_batch: 4,
             ageing: 1_000_000,
             prefix_cache_mb: 512,
             template: None,

@@ -56,11 +56,19 @@ impl Pending {
     }
 
     /// Takes the request to serve next; the others age.
+    #[cfg(test)]
     pub fn pop(&mut self) -> Option<Queued> {
+        self.pop_if(|_| true)
+    }
+
+    /// Takes the request to serve next among those `allowed` (a generation needs a free
+    /// slot, the other requests do not); the others age.
+    pub fn pop_if(&mut self, allowed: impl Fn(&Queued) -> bool) -> Option<Queued> {
         let best = self
             .items
             .iter()
             .enumerate()
+            .filter(|(_, q)| allowed(q))
             .max_by(|(_, a), (_, b)| a.effective().cmp(&b.effective()).then(b.seq.cmp(&a.seq)))
             .map(|(i, _)| i)?;
         let q = self.items.swap_remove(best);

@@ -1,15 +1,18 @@
 //! The generation loop: reuse the cached prefix, prefill the rest, then sample, detokenize and
 //! check stops token by token (the order of candle's quantized example).
 
+mod continuation;
+
 use std::ops::ControlFlow;
 use std::time::Instant;
 
 use serde::Serialize;
 
 use crate::engine::model::{LlamaModel, ModelError};
-use crate::engine::sampler::{LogitMask, Sampler, SamplerError, SamplingParams};
-use crate::engine::stop::StopMatcher;
-use crate::engine::tokenizer::{StreamDecoder, Tokenizer};
+use crate::engine::sampler::{LogitMask, SamplerError, SamplingParams};
+use crate::engine::tokenizer::Tokenizer;
+
+pub use continuation::{Continuation, Next};
 
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,7 +123,6 @@ pub fn generate(
     on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
 ) -> Result<Generation, GenerateError> {
     let start = Instant::now();
-    let mut sampler = Sampler::new(params.clone())?;
     if prompt.is_empty() {
         return Err(ModelError::EmptyInput.into());
     }
@@ -133,89 +135,23 @@ pub fn generate(
         .take_while(|(a, b)| a == b)
         .count();
     let cached = common.min(prompt.len() - 1);
+    let mut state = Continuation::new(prompt, cached, params, &opts, start)?;
     model.truncate(cached);
     let mut logits = {
         let _span =
             tracing::info_span!("prefill", tokens = prompt.len() - cached, cached).entered();
         model.forward_last(&prompt[cached..])?
     };
-    let prefill_ms = ms(start);
-    let mut stats = GenerationStats {
-        prompt_tokens: prompt.len(),
-        cached_tokens: cached,
-        prefill_ms,
-        ..Default::default()
-    };
-    let mut history = prompt.to_vec();
-    let mut tokens = Vec::new();
-    let mut text = String::new();
-    let mut decoder = StreamDecoder::new(opts.strip_leading_space);
-    let mut stops = StopMatcher::new(
-        params
-            .stop
-            .iter()
-            .map(String::as_str)
-            .chain(opts.extra_stops.iter().copied()),
-    );
-    let mut decode_start = None;
+    state.prefilled();
     let decode_span = tracing::info_span!("decode", max_tokens = params.max_tokens).entered();
     let finish = loop {
-        if tokens.len() >= params.max_tokens {
-            break FinishReason::MaxTokens;
-        }
         let mask = opts.mask.as_mut().map(|m| &mut **m as &mut dyn LogitMask);
-        let next = sampler.sample(&mut logits, &history, mask)?;
-        if decode_start.is_none() {
-            stats.ttft_ms = ms(start);
-            decode_start = Some(Instant::now());
+        let full = model.cache().len() >= model.context_length();
+        match state.next(&mut logits, tok, mask, full, on_text)? {
+            Next::Token(next) => logits = model.forward_last(&[next])?,
+            Next::Done(reason) => break reason,
         }
-        if opts.stop_tokens.contains(&next) {
-            break FinishReason::Eos;
-        }
-        tokens.push(next);
-        history.push(next);
-        let outcome = stops.push(&decoder.push(tok, next));
-        if !outcome.emit.is_empty() {
-            text.push_str(&outcome.emit);
-            if on_text(&outcome.emit).is_break() {
-                break FinishReason::Cancelled;
-            }
-        }
-        if outcome.stopped {
-            break FinishReason::Stop;
-        }
-        if tokens.len() >= params.max_tokens {
-            break FinishReason::MaxTokens;
-        }
-        if model.cache().len() >= model.context_length() {
-            break FinishReason::ContextFull;
-        }
-        logits = model.forward_last(&[next])?;
     };
-    if finish != FinishReason::Stop && finish != FinishReason::Cancelled {
-        let outcome = stops.push(&decoder.finish());
-        let rest = outcome.emit
-            + &if outcome.stopped {
-                String::new()
-            } else {
-                stops.finish()
-            };
-        if !rest.is_empty() {
-            text.push_str(&rest);
-            let _ = on_text(&rest);
-        }
-    }
-    stats.generated_tokens = tokens.len();
     drop(decode_span);
-    stats.decode_ms = decode_start.map_or(0.0, ms);
-    Ok(Generation {
-        tokens,
-        text,
-        finish,
-        stats,
-    })
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
+    Ok(state.finish(finish, on_text))
 }
