@@ -24,6 +24,13 @@ pub(crate) enum Purpose {
         /// Spoken if the model fails.
         fallback: String,
     },
+    /// A line of an NPC ↔ NPC exchange.
+    Between {
+        /// The exchange.
+        key: u64,
+        /// Spoken if the model fails.
+        fallback: String,
+    },
     /// Scoring the player's free text against the story's edges.
     Route {
         /// What the player typed.

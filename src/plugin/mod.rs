@@ -6,6 +6,7 @@
 
 mod assets;
 mod backend;
+mod between;
 mod components;
 mod diagnostics;
 mod drive;
@@ -28,6 +29,7 @@ use bevy::prelude::*;
 
 pub use assets::{PersonaAsset, PersonaLoader, StoryAsset, StoryLoadError, StoryLoader};
 pub use backend::DialogueBackendRes;
+pub use between::{LineHeard, TalkBetween, TalkBetweenEnded};
 pub use components::{DialogueListener, Npc, NpcMemory, NpcStats, SpeechBuffer};
 pub use diagnostics::{
     DialogueStats, PREFIX_CACHE_HIT_RATE, QUEUE_LENGTH, QUEUE_WAIT_MS, TOKENS_PER_SECOND, TTFT_MS,
@@ -168,7 +170,9 @@ impl Plugin for LlamaDialoguePlugin {
         .init_resource::<DialogueStats>()
         .init_resource::<DialogueBackendStatus>()
         .init_resource::<talk::DeferredMessages>()
+        .init_resource::<between::Exchanges>()
         .add_message::<TalkTo>()
+        .add_message::<TalkBetween>()
         .add_message::<PlayerSaid>()
         .add_message::<ChoicePicked>()
         .add_message::<CancelDialogue>()
@@ -196,11 +200,12 @@ impl Plugin for LlamaDialoguePlugin {
                 (
                     drive::load_story,
                     talk::handle_messages,
+                    between::start_and_stop,
                     persist::save_and_load,
                 )
                     .chain()
                     .in_set(DialogueSystems::Input),
-                drive::advance_story.in_set(DialogueSystems::Drive),
+                (drive::advance_story, between::advance).in_set(DialogueSystems::Drive),
                 schedule::schedule.in_set(DialogueSystems::Schedule),
             ),
         )

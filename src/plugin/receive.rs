@@ -3,6 +3,7 @@
 use bevy::prelude::*;
 
 use super::backend::{DialogueBackendRes, Pending, Purpose};
+use super::between::Exchanges;
 use super::components::{NpcMemory, NpcStats, SpeechBuffer};
 use super::diagnostics::DialogueStats;
 use super::events::DialogueError;
@@ -15,8 +16,10 @@ use crate::engine::generate::FinishReason;
 
 /// A line is over: record it where it belongs and let the story move on.
 fn line_done(
+    commands: &mut Commands,
     story: &mut DialogueStory,
     memories: &mut Query<&mut NpcMemory>,
+    exchanges: &mut Exchanges,
     id: RequestId,
     pending: &Pending,
     text: &str,
@@ -42,6 +45,7 @@ fn line_done(
                 m.turns.drain(..extra);
             }
         }
+        Purpose::Between { key, .. } => exchanges.line_done(commands, *key, text),
         Purpose::Route { .. } | Purpose::Warm => {}
     }
 }
@@ -65,7 +69,9 @@ fn route_done(
 
 fn fallback_of(p: &Purpose) -> Option<&str> {
     match p {
-        Purpose::StoryLine { fallback } | Purpose::FreeLine { fallback, .. } => Some(fallback),
+        Purpose::StoryLine { fallback }
+        | Purpose::FreeLine { fallback, .. }
+        | Purpose::Between { fallback, .. } => Some(fallback),
         _ => None,
     }
 }
@@ -76,6 +82,7 @@ fn failed(
     story: &mut DialogueStory,
     buffers: &mut Query<&mut SpeechBuffer>,
     memories: &mut Query<&mut NpcMemory>,
+    exchanges: &mut Exchanges,
     id: RequestId,
     pending: &Pending,
     message: String,
@@ -86,7 +93,7 @@ fn failed(
         }
         speech::chunk(commands, buffers, pending.npc, fallback);
         speech::finish(commands, buffers, pending.npc, fallback, false, false, None);
-        line_done(story, memories, id, pending, fallback);
+        line_done(commands, story, memories, exchanges, id, pending, fallback);
     }
     if let Purpose::Route { text } = &pending.purpose {
         route_done(story, id, text, None);
@@ -110,9 +117,11 @@ pub(crate) fn receive(
     mut buffers: Query<&mut SpeechBuffer>,
     mut memories: Query<&mut NpcMemory>,
     mut npc_stats: Query<&mut NpcStats>,
+    mut exchanges: ResMut<Exchanges>,
     mut events: Local<Vec<BackendEvent>>,
 ) {
     let story = &mut *story;
+    let exchanges = &mut *exchanges;
     if let Some((reason, lost)) = backend.check_failed() {
         warn!(
             "the dialogue model is unavailable ({reason}); NPCs speak their authored fallback lines"
@@ -123,6 +132,7 @@ pub(crate) fn receive(
                 story,
                 &mut buffers,
                 &mut memories,
+                exchanges,
                 id,
                 &pending,
                 reason.clone(),
@@ -182,6 +192,7 @@ pub(crate) fn receive(
                         story,
                         &mut buffers,
                         &mut memories,
+                        exchanges,
                         id,
                         &pending,
                         "the model wrote nothing".into(),
@@ -204,8 +215,19 @@ pub(crate) fn receive(
                     if story.wait == StoryWait::Line(id) {
                         story.wait = StoryWait::Idle; // the line is asked again next time
                     }
+                    if let Purpose::Between { key, .. } = pending.purpose {
+                        exchanges.stop(&mut commands, key);
+                    }
                 } else {
-                    line_done(story, &mut memories, id, &pending, &text);
+                    line_done(
+                        &mut commands,
+                        story,
+                        &mut memories,
+                        exchanges,
+                        id,
+                        &pending,
+                        &text,
+                    );
                 }
             }
             BackendEvent::Scores { scores, .. } => {
@@ -232,6 +254,7 @@ pub(crate) fn receive(
                     story,
                     &mut buffers,
                     &mut memories,
+                    exchanges,
                     id,
                     &pending,
                     error.to_string(),

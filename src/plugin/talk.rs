@@ -14,7 +14,8 @@ use super::speech;
 use super::story::{DialogueStory, StoryWait};
 use crate::engine::backend::{BackendRequest, ChooseRequest, GenerateRequest, Prompt};
 use crate::engine::chat::{ChatMessage, Role};
-use crate::story::{OPENING_TURN, sanitize_player_text};
+use crate::engine::sampler::SamplingParams;
+use crate::story::{OPENING_TURN, Persona, sanitize_player_text};
 
 /// Free chat with an NPC outside the story: a greeting (`said: None`) or an answer.
 #[allow(clippy::too_many_arguments)] // the pieces of one system, passed down
@@ -46,13 +47,7 @@ fn free_line(
         .unwrap_or_default();
     let user = said.clone().unwrap_or_else(|| OPENING_TURN.to_owned());
     turns.push(ChatMessage::new(Role::User, user));
-    let mut params = lookup.settings().sampling.clone();
-    if let Some(t) = persona.generation.temperature {
-        params.temperature = t;
-    }
-    if let Some(m) = persona.generation.max_tokens {
-        params.max_tokens = m as usize;
-    }
+    let params = sampling_for(lookup, persona);
     let id = backend.next_id();
     let request = BackendRequest::Generate(GenerateRequest {
         id,
@@ -88,6 +83,18 @@ fn free_line(
             });
         }
     }
+}
+
+/// The plugin's sampling with the persona's overrides.
+pub(super) fn sampling_for(lookup: &NpcLookup, persona: &Persona) -> SamplingParams {
+    let mut params = lookup.settings().sampling.clone();
+    if let Some(t) = persona.generation.temperature {
+        params.temperature = t;
+    }
+    if let Some(m) = persona.generation.max_tokens {
+        params.max_tokens = m as usize;
+    }
+    params
 }
 
 /// A `TalkTo` or `PlayerSaid` that waits for its NPC's persona to load.
