@@ -26,10 +26,22 @@ pub struct PoolError {
 impl ComputePool {
     /// Starts `threads` compute threads (at least one), named `llama-dialogue-compute-N`.
     pub fn new(threads: usize) -> Result<Self, PoolError> {
+        Self::with_priority(threads, false)
+    }
+
+    /// [`new`](Self::new); with `background`, the threads run at a lower scheduling priority
+    /// than the game's (on Linux, nice +10 for these threads only), so that when cores are
+    /// short the frame loop is served first and the model waits.
+    pub fn with_priority(threads: usize, background: bool) -> Result<Self, PoolError> {
         let threads = threads.max(1);
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("llama-dialogue-compute-{i}"))
+            .start_handler(move |_| {
+                if background {
+                    lower_this_threads_priority();
+                }
+            })
             .build()
             .map(|pool| Self { pool })
             .map_err(|e| PoolError {
@@ -47,6 +59,17 @@ impl ComputePool {
     /// compute).
     pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.pool.install(f)
+    }
+}
+
+/// Lowers the calling thread's scheduling priority (Linux: nice +10 for this thread alone; a
+/// failure is ignored, the thread then runs at the normal priority). Elsewhere nothing changes.
+pub fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain system calls on the calling thread's own id, no memory passed.
+    unsafe {
+        let tid = libc::gettid();
+        let _ = libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 10);
     }
 }
 

@@ -109,8 +109,9 @@ impl Row<'_> {
             Some(Isa::Avx512Vnni) if self.hd.is_multiple_of(16) => unsafe {
                 x86::avx512(self, k, v, out)
             },
+            // Heads of 8 (small models) on an AVX-512 CPU take the AVX2 form, which it has too.
             #[cfg(target_arch = "x86_64")]
-            Some(Isa::Avx2Vnni | Isa::Avx2) if self.hd.is_multiple_of(8) => unsafe {
+            Some(Isa::Avx512Vnni | Isa::Avx2Vnni | Isa::Avx2) if self.hd.is_multiple_of(8) => unsafe {
                 x86::avx2(self, k, v, out)
             },
             _ => self.portable(k, v, out),

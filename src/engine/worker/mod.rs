@@ -54,6 +54,10 @@ pub struct WorkerConfig {
     /// game's frame loop. The worker's own [`ComputePool`](crate::engine::pool::ComputePool)
     /// gets this size; nothing is read from or written to the environment.
     pub threads: Option<usize>,
+    /// Run the worker and its compute threads at a lower scheduling priority than the game
+    /// (default `true`; Linux: nice +10 for these threads only): when cores are short, the
+    /// frame loop is served first and generation slows instead of frames.
+    pub background_priority: bool,
     /// Requests that may wait in the queue before `submit` answers busy.
     pub queue_capacity: usize,
     /// Generations that advance together (continuous batching, default 4): each step runs one
@@ -104,6 +108,7 @@ impl WorkerConfig {
             model_options: ModelOptions::default(),
             threads: None,
             queue_capacity: 32,
+            background_priority: true,
             max_batch: 4,
             ageing: 1_000_000,
             prefix_cache_mb: 512,

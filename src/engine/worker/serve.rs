@@ -50,7 +50,11 @@ pub(super) fn run(
 ) {
     // This thread waits for requests; only the computations run inside the compute pool
     // (`serve`), so an idle worker keeps no compute thread busy.
-    let pool = match ComputePool::new(config.threads.unwrap_or_else(default_threads)) {
+    let threads = config.threads.unwrap_or_else(default_threads);
+    if config.background_priority {
+        crate::engine::pool::lower_this_threads_priority();
+    }
+    let pool = match ComputePool::with_priority(threads, config.background_priority) {
         Ok(pool) => pool,
         Err(e) => {
             let _ = start.send(Err(e.into()));
