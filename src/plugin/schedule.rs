@@ -5,6 +5,7 @@ use bevy::prelude::*;
 
 use super::backend::{DialogueBackendRes, Purpose};
 use super::components::{Npc, NpcMemory};
+use super::events::LineFinished;
 use super::lookup::NpcLookup;
 use super::story::DialogueStory;
 use crate::engine::backend::BackendRequest;
@@ -53,16 +54,31 @@ pub(crate) fn schedule(
     }
 }
 
-/// A despawned NPC's requests are cancelled and forgotten.
+/// A despawned NPC's requests are cancelled and forgotten; each of its open lines ends with
+/// `LineFinished { cancelled: true }` (seen by global observers: the entity's own are gone).
 pub(crate) fn on_npc_removed(
     removed: On<Remove, Npc>,
+    mut commands: Commands,
     backend: Option<ResMut<DialogueBackendRes>>,
     story: Option<ResMut<DialogueStory>>,
 ) {
     let npc = removed.entity;
     if let Some(mut backend) = backend {
         backend.cancel_npc(npc);
-        backend.pending.retain(|_, p| p.npc != npc);
+        let generated = backend.has_model();
+        // Its open lines end here (cut short), so a view that opened them can close them;
+        // nothing else arrives for it.
+        for (_, p) in backend.pending.extract_if(|_, p| p.npc == npc) {
+            if p.line.is_some() {
+                commands.trigger(LineFinished {
+                    entity: npc,
+                    text: p.text.trim().to_owned(),
+                    generated,
+                    cancelled: true,
+                    stats: None,
+                });
+            }
+        }
     }
     if let Some(mut story) = story
         && story.partner == Some(npc)
