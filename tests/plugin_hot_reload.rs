@@ -148,4 +148,11 @@ fn story_edits_reload_keeping_the_players_place() {
             .1
             .starts_with("Choices: Walk to the mill.")
     );
+    // Once each: the old choices withdrawn, the new ones presented; nothing repeats after.
+    for _ in 0..30 {
+        app.update();
+    }
+    assert_eq!(log(&app).count("Withdrawn"), 1);
+    assert_eq!(log(&app).count("Choices"), 2);
+    assert_eq!(log(&app).count("Input"), 0);
 }
