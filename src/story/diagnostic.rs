@@ -142,11 +142,16 @@ pub struct SourceText {
 }
 
 impl SourceText {
-    /// Wraps a file's contents.
+    /// Wraps a file's contents. A UTF-8 byte order mark at the start (which some editors on
+    /// Windows write) is dropped: it is not part of the text, and positions count from after it.
     pub fn new(path: impl Into<PathBuf>, text: impl Into<String>) -> Self {
+        let mut text = text.into();
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         Self {
             path: path.into(),
-            text: text.into(),
+            text,
         }
     }
 

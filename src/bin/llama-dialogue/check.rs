@@ -96,12 +96,21 @@ pub fn run(args: Args) -> CliResult {
     } else {
         print!("{found}");
         println!(
-            "checked {stories} stories and {personas} personas ({}): {errors} errors, {warnings} warnings",
-            counter.describe()
+            "checked {} and {} ({}): {}, {}",
+            count(stories, "story", "stories"),
+            count(personas, "persona", "personas"),
+            counter.describe(),
+            count(errors, "error", "errors"),
+            count(warnings, "warning", "warnings"),
         );
     }
     if errors > 0 {
-        return Err(format!("{errors} errors").into());
+        return Err(format!("{} found", count(errors, "error", "errors")).into());
     }
     Ok(())
+}
+
+/// `1 story`, `2 stories`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }

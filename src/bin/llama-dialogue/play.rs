@@ -4,7 +4,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bevy_llama_dialogue::engine::backend::{DialogueBackend, LocalLlama, Scripted};
+use bevy_llama_dialogue::engine::backend::{BackendStatus, DialogueBackend, LocalLlama, Scripted};
 use bevy_llama_dialogue::engine::source::ModelSource;
 use bevy_llama_dialogue::engine::worker::WorkerConfig;
 use bevy_llama_dialogue::story::{Beat, Estimate, Session, StoryBundle, StoryRuntime};
@@ -44,8 +44,11 @@ fn session(
     seed: u64,
     threads: Option<usize>,
 ) -> Result<Session, Box<dyn std::error::Error>> {
-    let bundle =
-        StoryBundle::load(story, &Estimate).map_err(|d| format!("{d}the story has errors"))?;
+    let bundle = StoryBundle::load(story, &Estimate).map_err(|d| {
+        // The findings as `check` prints them, then one line for `main`'s `error:`.
+        eprint!("{d}");
+        format!("{}: the story has errors (above)", story.display())
+    })?;
     let runtime = StoryRuntime::new(Arc::new(bundle))?;
     let backend: Box<dyn DialogueBackend> = match model {
         Some(m) => {
@@ -57,6 +60,17 @@ fn session(
     };
     let mut s = Session::new(runtime, backend);
     s.seed = Some(seed);
+    // A model asked for by name must be the one that speaks: a load failure is an error here,
+    // not a silent switch to the authored lines.
+    if let Some(m) = model
+        && !s.has_model()
+    {
+        let why = match s.backend().status() {
+            BackendStatus::Failed(why) => why,
+            other => format!("{other:?}"),
+        };
+        return Err(format!("{}: the model could not be loaded: {why}", m.display()).into());
+    }
     Ok(s)
 }
 
