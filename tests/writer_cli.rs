@@ -122,3 +122,36 @@ fn a_model_that_cannot_load_fails_the_transcript() {
         "no silent fallback"
     );
 }
+
+#[test]
+fn huge_or_deeply_nested_conditions_are_errors_not_crashes() {
+    let nested = |n| format!("{}trust_mara >= 1{}", "(".repeat(n), ")".repeat(n));
+    let chain = |n| vec!["trust_mara >= 1"; n].join(" && ");
+    for (tag, condition, says) in [
+        (
+            "deep",
+            nested(100),
+            "parentheses nested 100 deep (at most 32)",
+        ),
+        ("deeper", nested(20_000), "40015 bytes long (at most 4096)"),
+        ("chain", chain(200), "399 operators (at most 128)"),
+        ("long", chain(7_000), "bytes long (at most 4096)"),
+    ] {
+        let story = story_copy(tag, |s| {
+            s.replacen(
+                "when: \"trust_mara >= 1\"",
+                &format!("when: \"{condition}\""),
+                1,
+            )
+        });
+        let out = common::output(cli().args(["check", story.to_str().unwrap()]));
+        // Exit 1 with the finding (a stack overflow would abort with 134).
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        assert!(
+            stdout.contains("lantern.story.ron:117:") && stdout.contains(says),
+            "{stdout}"
+        );
+        assert!(stdout.contains("is too complex"), "{stdout}");
+    }
+}

@@ -47,6 +47,14 @@ pub enum ExprError {
         /// What it uses.
         what: &'static str,
     },
+    /// It is too long or too deeply nested to handle safely (the parser and checker recurse).
+    #[error("`{expr}` is too complex: {reason}; split it over variables set by effects")]
+    TooComplex {
+        /// Its start.
+        expr: String,
+        /// Which limit it passes.
+        reason: String,
+    },
     /// It failed while evaluating (e.g. division by zero).
     #[error("evaluating `{expr}` failed: {reason}")]
     Eval {
@@ -55,6 +63,65 @@ pub enum ExprError {
         /// Why.
         reason: String,
     },
+}
+
+/// The longest expression accepted, in bytes.
+pub const MAX_EXPR_LEN: usize = 4096;
+/// The deepest nesting of parentheses accepted.
+pub const MAX_EXPR_DEPTH: usize = 32;
+/// The most operators accepted in one expression (a long `&&` chain nests as deep as it is
+/// long in the parser's tree).
+pub const MAX_EXPR_OPERATORS: usize = 128;
+
+/// Refuses, before parsing, expressions whose parse or check would recurse too deep: a
+/// hostile or generated file must give an error, never overflow the stack.
+fn limits(source: &str) -> Result<(), ExprError> {
+    let too = |reason: String| {
+        let mut start: String = source.chars().take(40).collect();
+        if start.len() < source.len() {
+            start.push('…');
+        }
+        Err(ExprError::TooComplex {
+            expr: start,
+            reason,
+        })
+    };
+    if source.len() > MAX_EXPR_LEN {
+        return too(format!(
+            "{} bytes long (at most {MAX_EXPR_LEN})",
+            source.len()
+        ));
+    }
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in source.chars() {
+        match c {
+            '(' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_EXPR_DEPTH {
+        return too(format!(
+            "parentheses nested {deepest} deep (at most {MAX_EXPR_DEPTH})"
+        ));
+    }
+    // Operators are runs of operator characters (`>=`, `&&`, `!` …).
+    let is_op = |c: char| "+-*/%^<>=!&|".contains(c);
+    let mut operators = 0;
+    let mut in_op = false;
+    for c in source.chars() {
+        operators += usize::from(is_op(c) && !in_op);
+        in_op = is_op(c);
+    }
+    if operators > MAX_EXPR_OPERATORS {
+        return too(format!(
+            "{operators} operators (at most {MAX_EXPR_OPERATORS})"
+        ));
+    }
+    Ok(())
 }
 
 /// Variable types by name.
@@ -93,6 +160,7 @@ impl Ty {
 impl Expr {
     /// Parses an expression.
     pub fn parse(source: &str) -> Result<Self, ExprError> {
+        limits(source)?;
         let tree = evalexpr::build_operator_tree(source).map_err(|e| ExprError::Syntax {
             expr: source.to_owned(),
             reason: e.to_string(),
