@@ -251,3 +251,31 @@ fn a_failing_effect_leaves_the_last_good_state() {
     rt.choose(1).unwrap();
     assert!(matches!(rt.beat().unwrap(), Beat::Ended { .. }));
 }
+
+/// A choice whose options are all hidden is an error naming the node (`play` used to ask for
+/// "a number from 1 to 0" forever).
+#[test]
+fn a_choice_with_every_option_hidden_is_an_error() {
+    let text = r#"Story(
+        id: "t", title: "T",
+        variables: { "n": Int(0) },
+        start: "a",
+        nodes: [
+            Choice(id: "a", options: [
+                (text: "one", when: "n > 0", next: "end"),
+                (text: "two", when: "n > 1", next: "end"),
+            ]),
+            Ending(id: "end", title: "End"),
+        ],
+    )"#;
+    let src = SourceText::new("t.story.ron", text);
+    let story = parse_story(&src).unwrap();
+    let b = StoryBundle::from_parts(src, story, Default::default(), &Estimate).unwrap();
+    let mut rt = StoryRuntime::new(Arc::new(b)).unwrap();
+    let err = rt.beat().unwrap_err();
+    assert!(
+        matches!(err, RuntimeError::NoOptionShown { ref node } if node == "a"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("every option is hidden"));
+}

@@ -155,3 +155,43 @@ fn huge_or_deeply_nested_conditions_are_errors_not_crashes() {
         assert!(stdout.contains("is too complex"), "{stdout}");
     }
 }
+
+/// A run-time effect error in `play`/`transcript` is reported and the story stays at its last
+/// good state (it used to quit).
+#[test]
+fn a_failing_effect_is_reported_and_the_story_goes_on() {
+    let dir = common::temp_dir("effect-error");
+    let story = dir.join("t.story.ron");
+    std::fs::write(
+        &story,
+        r#"Story(
+            id: "t", title: "T",
+            variables: { "n": Int(0) },
+            start: "a",
+            nodes: [
+                Choice(id: "a", text: "Pick.", options: [
+                    (text: "divide", effects: [Set("n", "1 / n")], next: "end"),
+                    (text: "fine", next: "end"),
+                ]),
+                Ending(id: "end", title: "The end"),
+            ],
+        )"#,
+    )
+    .unwrap();
+    let inputs = dir.join("inputs.txt");
+    std::fs::write(&inputs, "1\n2\n").unwrap();
+    let out = common::output(cli().args([
+        "transcript",
+        story.to_str().unwrap(),
+        "--inputs",
+        inputs.to_str().unwrap(),
+    ]));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("[error: ") && stdout.contains("the story stays here"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("Pick.").count(), 2, "asked again: {stdout}");
+    assert!(stdout.contains("== Ending: The end =="), "{stdout}");
+}

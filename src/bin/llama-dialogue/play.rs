@@ -140,7 +140,11 @@ fn drive(
                         _ => writeln!(out, "(type a number from 1 to {})", options.len())?,
                     }
                 };
-                s.runtime.choose(pick)?;
+                // A run-time error (an effect dividing by zero) leaves the story where it
+                // was: say so and ask again.
+                if let Err(e) = s.runtime.choose(pick) {
+                    writeln!(out, "[error: {e}; the story stays here]")?;
+                }
             }
             Beat::FreeInput { speaker, text, .. } => {
                 if let Some(t) = text {
@@ -153,7 +157,13 @@ fn drive(
                 if echo {
                     writeln!(out, "> {input}")?;
                 }
-                let routed = s.route(&input)?;
+                let routed = match s.route(&input) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        writeln!(out, "[error: {e}; the story stays here]")?;
+                        continue;
+                    }
+                };
                 let how = match (routed.edge, routed.probability, routed.by_model) {
                     (Some(e), Some(p), true) => format!("edge {} (model, p={p:.2})", e + 1),
                     (Some(e), Some(p), false) => {

@@ -104,6 +104,15 @@ pub enum RuntimeError {
         /// The index.
         index: usize,
     },
+    /// A choice whose options are all hidden by their conditions: the story cannot go on
+    /// from here (give one option no condition, or route around the node).
+    #[error(
+        "node `{node}`: every option is hidden by its condition, so there is nothing to pick (give one option no `when`)"
+    )]
+    NoOptionShown {
+        /// The node.
+        node: String,
+    },
     /// A node id is missing (only with unvalidated stories).
     #[error("node `{0}` does not exist")]
     MissingNode(String),

@@ -306,6 +306,9 @@ impl StoryRuntime {
                         });
                     }
                 }
+                if shown.is_empty() {
+                    return Err(RuntimeError::NoOptionShown { node: id });
+                }
                 Beat::Choice {
                     node: id,
                     speaker,
