@@ -150,3 +150,44 @@ fn one_bad_edge_is_one_diagnostic() {
     let only = found.errors().next().unwrap().to_string();
     assert!(only.contains("wren_pleaa"), "{only}");
 }
+
+/// Positions in a large file come from an index built once (they used to rescan the file for
+/// each node, 8× slower per doubling); they stay exact, and ids inside comments are skipped.
+#[test]
+fn positions_in_a_large_story_are_exact() {
+    use bevy_llama_dialogue::story::{SourceText, parse_story};
+    let mut text = String::from(
+        "Story(\n    id: \"big\",\n    title: \"Big\",\n    start: \"n0\",\n    nodes: [\n",
+    );
+    let mut bad_line = 0;
+    for i in 0..3000 {
+        let next = if i == 1500 {
+            "nn1501".to_owned() // the typo
+        } else if i + 1 == 3000 {
+            "end".to_owned()
+        } else {
+            format!("n{}", i + 1)
+        };
+        text.push_str(&format!(
+            "        /* Line(id: \"n{i}\", text: \"old\", next: \"x\"), */\n"
+        ));
+        if i == 1500 {
+            bad_line = text.lines().count() + 1;
+        }
+        text.push_str(&format!(
+            "        Line(id: \"n{i}\", text: \"Line {i}.\", next: \"{next}\"),\n"
+        ));
+    }
+    text.push_str("        Ending(id: \"end\", title: \"End\"),\n    ],\n)\n");
+    let src = SourceText::new("big.story.ron", text);
+    let story = parse_story(&src).unwrap();
+    let found = StoryBundle::from_parts(src, story, Default::default(), &Estimate).unwrap_err();
+    let errors: Vec<String> = found.errors().map(|d| d.to_string()).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!("big.story.ron:{bad_line}:")),
+        "{} (expected line {bad_line})",
+        errors[0]
+    );
+    assert!(errors[0].contains("did you mean `n1501`?"), "{}", errors[0]);
+}

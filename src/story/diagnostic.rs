@@ -139,6 +139,51 @@ pub struct SourceText {
     pub path: PathBuf,
     /// Its contents.
     pub text: String,
+    /// Where each line starts and which byte ranges are comments, found once on first use
+    /// (so positions cost a binary search, not a rescan of the file).
+    index: std::sync::OnceLock<TextIndex>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TextIndex {
+    line_starts: Vec<usize>,
+    comments: Vec<std::ops::Range<usize>>,
+}
+
+impl TextIndex {
+    fn of(text: &str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let bytes = text.as_bytes();
+        let mut comments = Vec::new();
+        let (mut i, mut in_str) = (0, false);
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' if in_str => i += 1,
+                b'"' => in_str = !in_str,
+                b'/' if !in_str && bytes.get(i + 1) == Some(&b'/') => {
+                    let end = text[i..].find('\n').map_or(text.len(), |e| i + e);
+                    comments.push(i..end);
+                    i = end;
+                    continue;
+                }
+                b'/' if !in_str && bytes.get(i + 1) == Some(&b'*') => {
+                    let end = text[i + 2..]
+                        .find("*/")
+                        .map_or(text.len(), |e| i + 2 + e + 2);
+                    comments.push(i..end);
+                    i = end;
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        Self {
+            line_starts,
+            comments,
+        }
+    }
 }
 
 impl SourceText {
@@ -152,18 +197,23 @@ impl SourceText {
         Self {
             path: path.into(),
             text,
+            index: std::sync::OnceLock::new(),
         }
+    }
+
+    fn index(&self) -> &TextIndex {
+        self.index.get_or_init(|| TextIndex::of(&self.text))
     }
 
     /// The line and column of a byte offset.
     pub fn location(&self, offset: usize) -> Location {
         let offset = offset.min(self.text.len());
-        let before = &self.text[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let starts = &self.index().line_starts;
+        let line = starts.partition_point(|&s| s <= offset).max(1);
+        let line_start = starts[line - 1];
         Location {
             line,
-            col: before[line_start..].chars().count() + 1,
+            col: self.text[line_start..offset].chars().count() + 1,
         }
     }
 
@@ -207,34 +257,9 @@ impl SourceText {
     /// Whether `offset` lies in a `//` line comment or a `/* */` block comment (strings are
     /// taken into account).
     fn in_comment(&self, offset: usize) -> bool {
-        let bytes = self.text.as_bytes();
-        let (mut i, mut in_str) = (0, false);
-        while i < offset {
-            match bytes[i] {
-                b'\\' if in_str => i += 1,
-                b'"' => in_str = !in_str,
-                b'/' if !in_str && bytes.get(i + 1) == Some(&b'/') => {
-                    let end = self.text[i..].find('\n').map_or(self.text.len(), |e| i + e);
-                    if offset < end {
-                        return true;
-                    }
-                    i = end;
-                }
-                b'/' if !in_str && bytes.get(i + 1) == Some(&b'*') => {
-                    let end = self.text[i + 2..]
-                        .find("*/")
-                        .map_or(self.text.len(), |e| i + 2 + e + 2);
-                    if offset < end {
-                        return true;
-                    }
-                    i = end;
-                    continue;
-                }
-                _ => {}
-            }
-            i += 1;
-        }
-        false
+        let comments = &self.index().comments;
+        let i = comments.partition_point(|c| c.start <= offset);
+        i > 0 && comments[i - 1].contains(&offset)
     }
 }
 

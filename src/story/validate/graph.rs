@@ -10,8 +10,8 @@ impl Check<'_> {
         let nodes = &self.story.nodes;
         let dangling = nodes
             .iter()
-            .any(|n| n.targets().iter().any(|t| self.story.node(t).is_none()));
-        let start_ok = self.story.node(&self.story.start).is_some();
+            .any(|n| n.targets().iter().any(|t| !self.ids.contains(&**t)));
+        let start_ok = self.ids.contains(self.story.start.as_str());
         let index: HashMap<&str, usize> =
             nodes.iter().enumerate().map(|(i, n)| (n.id(), i)).collect();
         let edges: Vec<Vec<usize>> = nodes

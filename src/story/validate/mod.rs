@@ -22,6 +22,10 @@ struct Check<'a> {
     cast: &'a BTreeMap<String, CastMember>,
     env: TypeEnv,
     out: Vec<Diagnostic>,
+    /// Every node id (for existence checks without a scan per edge).
+    ids: std::collections::HashSet<&'a str>,
+    /// Each node id's `id:` field offsets in file order, found once on first use.
+    node_ids: std::cell::OnceCell<std::collections::HashMap<String, Vec<usize>>>,
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -58,6 +62,8 @@ pub fn validate(
         cast,
         env,
         out: Vec::new(),
+        ids: story.nodes.iter().map(|n| n.id()).collect(),
+        node_ids: std::cell::OnceCell::new(),
     };
     c.story_fields();
     c.personas();
@@ -87,20 +93,26 @@ impl Check<'_> {
     /// Offset of the node `id`'s `id: "…"` field (its `n`th occurrence, for duplicates).
     pub(super) fn node_offset(&self, id: &str, nth: usize) -> usize {
         let nodes = self.src.find_field("nodes", 0).unwrap_or(0);
-        let mut from = nodes;
-        let mut seen = 0;
-        while let Some(at) = self.src.find_field("id", from) {
-            let rest = self.src.text[at + 2..].trim_start();
-            let rest = rest.strip_prefix(':').unwrap_or(rest).trim_start();
-            if rest.starts_with(&format!("\"{id}\"")) {
-                if seen == nth {
-                    return at;
+        let ids = self.node_ids.get_or_init(|| {
+            // One pass over every `id: "…"` after `nodes`.
+            let mut ids: std::collections::HashMap<String, Vec<usize>> = Default::default();
+            let mut from = nodes;
+            while let Some(at) = self.src.find_field("id", from) {
+                let rest = self.src.text[at + 2..].trim_start();
+                let rest = rest.strip_prefix(':').unwrap_or(rest).trim_start();
+                if let Some(quoted) = rest.strip_prefix('"')
+                    && let Some(end) = quoted.find('"')
+                {
+                    ids.entry(quoted[..end].to_owned()).or_default().push(at);
                 }
-                seen += 1;
+                from = at + 2;
             }
-            from = at + 2;
-        }
-        nodes
+            ids
+        });
+        ids.get(id)
+            .and_then(|offsets| offsets.get(nth))
+            .copied()
+            .unwrap_or(nodes)
     }
 
     /// Location of the literal `value` inside node `id` (or the node itself).

@@ -133,7 +133,7 @@ impl Check<'_> {
     }
 
     pub(super) fn check_target(&mut self, node: &str, target: &str) {
-        if self.story.node(target).is_none() {
+        if !self.ids.contains(target) {
             let help = suggest(target, self.story.nodes.iter().map(Node::id))
                 .map(|s| format!("did you mean `{s}`?"));
             self.error(
