@@ -101,4 +101,50 @@ impl Check<'_> {
             }
         }
     }
+
+    /// Branch nodes whose `otherwise` edges lead round in a circle: when none of their cases
+    /// holds, the story would go round for ever (the runtime refuses it at that point).
+    pub(super) fn branch_loops(&mut self) {
+        let nodes = &self.story.nodes;
+        let index: HashMap<&str, usize> =
+            nodes.iter().enumerate().map(|(i, n)| (n.id(), i)).collect();
+        let otherwise = |i: usize| match &nodes[i] {
+            Node::Branch { otherwise, .. } => index.get(otherwise.as_str()).copied(),
+            _ => None,
+        };
+        // 0: not seen, 1: on the current walk, 2: done.
+        let mut mark = vec![0u8; nodes.len()];
+        let mut loops = Vec::new();
+        for first in 0..nodes.len() {
+            let mut path = Vec::new();
+            let mut at = Some(first);
+            while let Some(i) = at.filter(|&i| mark[i] == 0 && otherwise(i).is_some()) {
+                mark[i] = 1;
+                path.push(i);
+                at = otherwise(i);
+            }
+            if let Some(i) = at.filter(|&i| mark[i] == 1)
+                && let Some(from) = path.iter().position(|&p| p == i)
+            {
+                loops.push(path[from..].to_vec());
+            }
+            for i in path {
+                mark[i] = 2;
+            }
+        }
+        for cycle in loops {
+            let ids: Vec<&str> = cycle.iter().map(|&i| nodes[i].id()).collect();
+            let at = self.loc(self.node_offset(ids[0], 0));
+            let mut round = ids.join("` → `");
+            round.push_str(&format!("` → `{}", ids[0]));
+            self.error(
+                at,
+                format!(
+                    "Branch nodes loop through their `otherwise`: `{round}`; when none of their \
+                     cases holds, the story never leaves them"
+                ),
+                Some("point one `otherwise` at a node that is not part of the loop".into()),
+            );
+        }
+    }
 }

@@ -69,6 +69,7 @@ pub fn validate(
     c.personas();
     c.nodes();
     c.graph();
+    c.branch_loops();
     c.budget(counter);
     Diagnostics(c.out)
 }
