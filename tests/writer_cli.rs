@@ -195,3 +195,17 @@ fn a_failing_effect_is_reported_and_the_story_goes_on() {
     assert_eq!(stdout.matches("Pick.").count(), 2, "asked again: {stdout}");
     assert!(stdout.contains("== Ending: The end =="), "{stdout}");
 }
+
+/// `check` on a folder with no story or persona files is an error, not a pass.
+#[test]
+fn an_empty_folder_does_not_pass() {
+    let dir = common::temp_dir("empty-check");
+    std::fs::write(dir.join("notes.txt"), "not a story").unwrap();
+    let out = common::output(cli().args(["check", dir.to_str().unwrap()]));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no story (`*.story.ron`) or persona"),
+        "{stderr}"
+    );
+}

@@ -74,7 +74,16 @@ pub fn run(args: Args) -> CliResult {
         if !p.exists() {
             return Err(format!("{}: no such file or folder", p.display()).into());
         }
+        let before = files.len();
         collect(p, &mut files)?;
+        if files.len() == before {
+            // An empty or misnamed folder must not pass as "checked, no errors".
+            return Err(format!(
+                "{}: no story (`*.story.ron`) or persona (`*.persona.ron`) files found",
+                p.display()
+            )
+            .into());
+        }
     }
     let counter: Box<dyn TokenCounter> = match &args.model {
         Some(m) => Box::new(ModelCounter::open(m).map_err(|e| format!("{}: {e}", m.display()))?),
