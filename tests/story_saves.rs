@@ -46,7 +46,7 @@ fn save_and_restore_round_trip() {
 }
 
 #[test]
-fn another_story_or_version_is_refused() {
+fn another_story_or_a_save_that_no_longer_fits_is_refused() {
     let lantern = bundle("stories/lantern.story.ron");
     let tutorial = bundle("stories/tutorial.story.ron");
     let save = StoryRuntime::new(lantern.clone()).unwrap().save();
@@ -56,17 +56,12 @@ fn another_story_or_version_is_refused() {
         err.to_string(),
         "this save is for story `lantern`, not `tutorial`"
     );
-    // The same story with one line edited has another content hash.
+    // A text edit (a typo fixed) keeps the save loadable.
     let mut edited = (*lantern).clone();
     if let bevy_llama_dialogue::story::Node::Line { text, .. } = &mut edited.story.nodes[0] {
         text.push_str(" Edited.");
     }
-    let err = StoryRuntime::restore(Arc::new(edited), save.clone()).unwrap_err();
-    assert!(
-        err.to_string()
-            .contains("another version of story `lantern`"),
-        "{err}"
-    );
+    StoryRuntime::restore(Arc::new(edited), save.clone()).unwrap();
     // Comments and whitespace do not change the hash.
     let reformatted = lantern.source.text.replace("    ", "  ");
     let dir = common::temp_dir("saves-format");
@@ -116,4 +111,64 @@ fn a_failed_write_leaves_the_previous_save_intact() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(std::fs::read(&path).unwrap(), b"second");
+}
+
+/// Saves survive edits: text changes, new variables (initial values) and removed variables
+/// (dropped) are fine; a removed current node or a variable whose type changed is an error
+/// naming it; a hand-edited save with a wrong type is refused at load, not later.
+#[test]
+fn saves_survive_edits_and_name_what_no_longer_fits() {
+    use bevy_llama_dialogue::story::{Node, VarValue};
+    let lantern = bundle("stories/lantern.story.ron");
+    let mut rt = StoryRuntime::new(lantern.clone()).unwrap();
+    advance_to_choice(&mut rt);
+    let save = rt.save();
+    assert_eq!(save.state.node, "hub");
+
+    let mut edited = (*lantern).clone();
+    edited
+        .story
+        .variables
+        .insert("lanterns_lit".into(), VarValue::Int(2));
+    edited.story.variables.remove("patience");
+    let restored = StoryRuntime::restore(Arc::new(edited), save.clone()).unwrap();
+    assert_eq!(restored.state().node, "hub");
+    assert_eq!(restored.state().variables["lanterns_lit"], VarValue::Int(2));
+    assert!(!restored.state().variables.contains_key("patience"));
+
+    let mut renamed = (*lantern).clone();
+    for n in &mut renamed.story.nodes {
+        if let Node::Choice { id, .. } = n
+            && id == "hub"
+        {
+            *id = "square".into();
+        }
+    }
+    let err = StoryRuntime::restore(Arc::new(renamed), save.clone()).unwrap_err();
+    assert!(matches!(err, SaveError::Invalid { .. }));
+    assert!(
+        err.to_string()
+            .contains("node `hub` is no longer in the story"),
+        "{err}"
+    );
+
+    let mut retyped = (*lantern).clone();
+    retyped
+        .story
+        .variables
+        .insert("clues".into(), VarValue::Bool(false));
+    let err = StoryRuntime::restore(Arc::new(retyped), save.clone()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("variable `clues` is saved as int but the story declares it bool"),
+        "{err}"
+    );
+
+    let hand_edited = save
+        .to_ron()
+        .replace("\"clues\": Int(0)", "\"clues\": String(\"0\")");
+    assert_ne!(hand_edited, save.to_ron(), "the edit applies");
+    let bad = SaveGame::from_ron(Path::new("s.ron"), &hand_edited).unwrap();
+    let err = StoryRuntime::restore(lantern, bad).unwrap_err();
+    assert!(err.to_string().contains("variable `clues`"), "{err}");
 }

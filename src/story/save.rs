@@ -19,7 +19,9 @@ pub struct SaveGame {
     pub format: u32,
     /// The story's id.
     pub story_id: String,
-    /// Hash of the story and its cast's contents ([`content_hash`]).
+    /// The story's structure when saved ([`content_hash`]: node ids and kinds, variables and
+    /// their types). For information: a save loads into any version of its story whose nodes
+    /// and variables still fit it ([`SaveGame::check_story`]), so text edits never void it.
     pub story_hash: String,
     /// The state.
     pub state: StoryState,
@@ -58,19 +60,6 @@ pub enum SaveError {
         /// The save's story.
         found: String,
     },
-    /// The story changed since the save was made.
-    #[error(
-        "this save was made with another version of story `{story}` (content hash {found}, now {expected}); \
-         its nodes and variables may no longer match"
-    )]
-    StoryChanged {
-        /// The story.
-        story: String,
-        /// The current hash.
-        expected: String,
-        /// The save's hash.
-        found: String,
-    },
     /// The state does not fit the story.
     #[error("the save does not fit story `{story}`: {reason}")]
     Invalid {
@@ -81,14 +70,25 @@ pub enum SaveError {
     },
 }
 
-/// A stable hash of a story's and its cast's parsed contents (whitespace and comments do not
-/// change it), as 16 hex digits of SHA-256.
+/// A stable hash of a story's structure, as 16 hex digits of SHA-256: its node ids and kinds,
+/// its variables and their types, its cast keys. Text, conditions, effects, comments and
+/// whitespace do not change it.
 pub fn content_hash(bundle: &StoryBundle) -> String {
     let mut h = Sha256::new();
-    h.update(ron::to_string(&bundle.story).unwrap_or_default());
-    for (key, member) in &bundle.cast {
+    for n in &bundle.story.nodes {
+        h.update(n.id().as_bytes());
+        h.update([0]);
+        h.update(n.kind_name().as_bytes());
+        h.update([0]);
+    }
+    for (name, value) in &bundle.story.variables {
+        h.update(name.as_bytes());
+        h.update(format!("{:?}", value.var_type()).as_bytes());
+        h.update([0]);
+    }
+    for key in bundle.cast.keys() {
         h.update(key.as_bytes());
-        h.update(ron::to_string(&member.persona).unwrap_or_default());
+        h.update([0]);
     }
     h.finalize()[..8]
         .iter()
@@ -128,7 +128,9 @@ impl SaveGame {
         Self::from_ron(path, &text)
     }
 
-    /// Checks the save belongs to this exact story version.
+    /// Checks the save fits this version of its story: the same story id, its current node
+    /// still exists, and every saved variable the story still declares has the declared type.
+    /// Text edits, new nodes and new variables are fine (see [`SaveGame::migrate`]).
     pub fn check_story(&self, bundle: &StoryBundle) -> Result<(), SaveError> {
         if self.story_id != bundle.story.id {
             return Err(SaveError::WrongStory {
@@ -136,15 +138,42 @@ impl SaveGame {
                 found: self.story_id.clone(),
             });
         }
-        let now = content_hash(bundle);
-        if self.story_hash != now {
-            return Err(SaveError::StoryChanged {
-                story: bundle.story.id.clone(),
-                expected: now,
-                found: self.story_hash.clone(),
-            });
+        let invalid = |reason: String| SaveError::Invalid {
+            story: bundle.story.id.clone(),
+            reason,
+        };
+        if bundle.story.node(&self.state.node).is_none() {
+            return Err(invalid(format!(
+                "its current node `{}` is no longer in the story (renamed or removed?)",
+                self.state.node
+            )));
+        }
+        for (name, value) in &self.state.variables {
+            if let Some(declared) = bundle.story.variables.get(name)
+                && declared.var_type() != value.var_type()
+            {
+                return Err(invalid(format!(
+                    "variable `{name}` is saved as {} but the story declares it {}",
+                    value.var_type(),
+                    declared.var_type()
+                )));
+            }
         }
         Ok(())
+    }
+
+    /// Brings a save that fits ([`check_story`](Self::check_story)) up to the story's current
+    /// version: variables declared since get their initial values, variables no longer
+    /// declared and visit counts of removed nodes are dropped.
+    pub fn migrate(&mut self, bundle: &StoryBundle) {
+        let story = &bundle.story;
+        let vars = &mut self.state.variables;
+        vars.retain(|name, _| story.variables.contains_key(name));
+        for (name, initial) in &story.variables {
+            vars.entry(name.clone()).or_insert_with(|| initial.clone());
+        }
+        self.state.visits.retain(|id, _| story.node(id).is_some());
+        self.story_hash = content_hash(bundle);
     }
 }
 

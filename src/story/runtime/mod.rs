@@ -64,14 +64,9 @@ impl StoryRuntime {
     }
 
     /// Resumes from a save of this exact story version.
-    pub fn restore(bundle: Arc<StoryBundle>, save: SaveGame) -> Result<Self, SaveError> {
+    pub fn restore(bundle: Arc<StoryBundle>, mut save: SaveGame) -> Result<Self, SaveError> {
         save.check_story(&bundle)?;
-        if bundle.story.node(&save.state.node).is_none() {
-            return Err(SaveError::Invalid {
-                story: bundle.story.id.clone(),
-                reason: format!("node `{}` does not exist", save.state.node),
-            });
-        }
+        save.migrate(&bundle);
         Ok(Self {
             bundle,
             exprs: HashMap::new(),
