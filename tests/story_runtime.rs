@@ -279,3 +279,56 @@ fn a_choice_with_every_option_hidden_is_an_error() {
     );
     assert!(err.to_string().contains("every option is hidden"));
 }
+
+/// `visits(node)` and `seen(node)` in conditions and `Set` read the visit counts (kept in
+/// saves); a node that does not exist is a load error with a suggestion.
+#[test]
+fn visit_counts_in_conditions() {
+    let text = r#"Story(
+        id: "t", title: "T",
+        variables: { "times": Int(0) },
+        start: "hub",
+        nodes: [
+            Choice(id: "hub", text: "Again?", options: [
+                (text: "again", next: "hub"),
+                (text: "third time", when: "visits(hub) >= 3 && !seen(secret)", next: "secret"),
+                (text: "leave", effects: [Set("times", "visits( hub )")], next: "end"),
+            ]),
+            Line(id: "secret", text: "A secret.", next: "hub"),
+            Ending(id: "end", title: "End"),
+        ],
+    )"#;
+    let load = |text: &str| {
+        let src = SourceText::new("t.story.ron", text);
+        let story = parse_story(&src).unwrap();
+        StoryBundle::from_parts(src, story, Default::default(), &Estimate)
+    };
+    let mut rt = StoryRuntime::new(Arc::new(load(text).unwrap())).unwrap();
+    assert_eq!(option_texts(&rt.beat().unwrap()), ["again", "leave"]);
+    rt.choose(0).unwrap();
+    assert_eq!(option_texts(&rt.beat().unwrap()), ["again", "leave"]);
+    rt.choose(0).unwrap();
+    assert_eq!(rt.state().visits["hub"], 3);
+    assert_eq!(
+        option_texts(&rt.beat().unwrap()),
+        ["again", "third time", "leave"]
+    );
+    rt.choose(1).unwrap();
+    assert!(matches!(rt.beat().unwrap(), Beat::Line { .. }));
+    rt.advance().unwrap();
+    // The secret was seen: its option is gone for good.
+    assert_eq!(option_texts(&rt.beat().unwrap()), ["again", "leave"]);
+    rt.choose(2).unwrap();
+    assert_eq!(rt.state().variables["times"], VarValue::Int(4));
+
+    let typo = text.replace("seen(secret)", "seen(secrte)");
+    let err = load(&typo).unwrap_err().to_string();
+    assert!(
+        err.contains("asks about node `secrte`, which is not a node")
+            && err.contains("did you mean `secret`?"),
+        "{err}"
+    );
+    let bad = text.replace("visits(hub) >= 3", "visits(hub, end) >= 3");
+    let err = load(&bad).unwrap_err().to_string();
+    assert!(err.contains("`visits(..)` takes one node id"), "{err}");
+}

@@ -124,6 +124,52 @@ fn limits(source: &str) -> Result<(), ExprError> {
     Ok(())
 }
 
+/// What `visits(node)` and `seen(node)` become inside the parsed tree (identifiers a story
+/// variable cannot have: variable names cannot start with `__`).
+const VISITS: &str = "__visits__";
+const SEEN: &str = "__seen__";
+
+/// Rewrites `visits(node)` (times the node was entered, an int) and `seen(node)` (entered at
+/// least once, a bool) into identifiers the evaluator reads from the visit counts.
+fn visit_calls(source: &str) -> Result<String, ExprError> {
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    while let Some(i) = rest.find(['v', 's']) {
+        let (before, tail) = rest.split_at(i);
+        out.push_str(before);
+        let boundary = !out.chars().next_back().is_some_and(ident);
+        let call = [("visits", VISITS), ("seen", SEEN)]
+            .into_iter()
+            .find(|(name, _)| boundary && tail.starts_with(name))
+            .and_then(|(name, prefix)| {
+                let args = tail[name.len()..].trim_start().strip_prefix('(')?;
+                let close = args.find(')')?;
+                Some((prefix, args[..close].trim(), &args[close + 1..], name))
+            });
+        match call {
+            Some((prefix, node, after, name)) => {
+                if node.is_empty() || !node.chars().all(ident) {
+                    return Err(ExprError::Syntax {
+                        expr: source.to_owned(),
+                        reason: format!("`{name}(..)` takes one node id, e.g. `{name}(hub)`"),
+                    });
+                }
+                out.push_str(prefix);
+                out.push_str(node);
+                rest = after;
+            }
+            None => {
+                let c = tail.chars().next().map_or(1, char::len_utf8);
+                out.push_str(&tail[..c]);
+                rest = &tail[c..];
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Variable types by name.
 pub type TypeEnv = BTreeMap<String, VarType>;
 
@@ -161,7 +207,8 @@ impl Expr {
     /// Parses an expression.
     pub fn parse(source: &str) -> Result<Self, ExprError> {
         limits(source)?;
-        let tree = evalexpr::build_operator_tree(source).map_err(|e| ExprError::Syntax {
+        let rewritten = visit_calls(source)?;
+        let tree = evalexpr::build_operator_tree(&rewritten).map_err(|e| ExprError::Syntax {
             expr: source.to_owned(),
             reason: e.to_string(),
         })?;
@@ -174,6 +221,21 @@ impl Expr {
     /// The text it was parsed from.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The node ids it asks about with `visits(..)` or `seen(..)`.
+    pub fn nodes_asked(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .tree
+            .iter_read_variable_identifiers()
+            .filter_map(|name| {
+                name.strip_prefix(VISITS)
+                    .or_else(|| name.strip_prefix(SEEN))
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// The expression's type, checking every variable is declared and every operator gets
@@ -233,6 +295,12 @@ impl Expr {
                 Value::String(_) => Ok(Ty::Str),
                 Value::Tuple(_) | Value::Empty => Err(not_allowed("a tuple or empty value")),
             },
+            Operator::VariableIdentifierRead { identifier } if identifier.starts_with(VISITS) => {
+                Ok(Ty::Int)
+            }
+            Operator::VariableIdentifierRead { identifier } if identifier.starts_with(SEEN) => {
+                Ok(Ty::Bool)
+            }
             Operator::VariableIdentifierRead { identifier } => env
                 .get(identifier)
                 .map(|t| Ty::of(*t))
@@ -311,15 +379,30 @@ impl Expr {
         }
     }
 
-    /// Evaluates the expression with the given variable values.
+    /// Evaluates the expression with the given variable values (no node visited yet).
     pub fn eval(&self, vars: &BTreeMap<String, VarValue>) -> Result<VarValue, ExprError> {
+        self.eval_in(vars, &BTreeMap::new())
+    }
+
+    /// Evaluates the expression with the given variable values and visit counts (for
+    /// `visits(node)` and `seen(node)`).
+    pub fn eval_in(
+        &self,
+        vars: &BTreeMap<String, VarValue>,
+        visits: &BTreeMap<String, u32>,
+    ) -> Result<VarValue, ExprError> {
         let eval_err = |reason: String| ExprError::Eval {
             expr: self.source.clone(),
             reason,
         };
         let mut ctx = HashMapContext::new();
         for name in self.tree.iter_read_variable_identifiers() {
+            let count = |node: &str| visits.get(node).copied().unwrap_or(0);
             let value = match vars.get(name) {
+                _ if name.starts_with(VISITS) => {
+                    Value::Int(i64::from(count(&name[VISITS.len()..])))
+                }
+                _ if name.starts_with(SEEN) => Value::Boolean(count(&name[SEEN.len()..]) > 0),
                 Some(VarValue::Bool(b)) => Value::Boolean(*b),
                 Some(VarValue::Int(i)) => Value::Int(*i),
                 Some(VarValue::Float(f)) => Value::Float(*f),
@@ -348,7 +431,16 @@ impl Expr {
 
     /// Evaluates a condition; anything but `true` is false.
     pub fn holds(&self, vars: &BTreeMap<String, VarValue>) -> Result<bool, ExprError> {
-        Ok(matches!(self.eval(vars)?, VarValue::Bool(true)))
+        self.holds_in(vars, &BTreeMap::new())
+    }
+
+    /// [`holds`](Self::holds) with visit counts.
+    pub fn holds_in(
+        &self,
+        vars: &BTreeMap<String, VarValue>,
+        visits: &BTreeMap<String, u32>,
+    ) -> Result<bool, ExprError> {
+        Ok(matches!(self.eval_in(vars, visits)?, VarValue::Bool(true)))
     }
 }
 

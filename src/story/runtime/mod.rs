@@ -148,7 +148,7 @@ impl StoryRuntime {
     ) -> Result<bool, RuntimeError> {
         let Some(c) = cond else { return Ok(true) };
         self.expr(node, c)?
-            .holds(&state.variables)
+            .holds_in(&state.variables, &state.visits)
             .map_err(|error| RuntimeError::Expr {
                 node: node.to_owned(),
                 error,
@@ -164,13 +164,13 @@ impl StoryRuntime {
         for e in effects {
             match e {
                 Effect::Set(var, source) => {
-                    let value =
-                        self.expr(node, source)?
-                            .eval(&state.variables)
-                            .map_err(|error| RuntimeError::Expr {
-                                node: node.to_owned(),
-                                error,
-                            })?;
+                    let value = self
+                        .expr(node, source)?
+                        .eval_in(&state.variables, &state.visits)
+                        .map_err(|error| RuntimeError::Expr {
+                            node: node.to_owned(),
+                            error,
+                        })?;
                     let value = match (state.variables.get(var), value) {
                         (Some(VarValue::Float(_)), VarValue::Int(i)) => VarValue::Float(i as f64),
                         (_, v) => v,

@@ -32,7 +32,8 @@ fn is_identifier(name: &str) -> bool {
     !name.is_empty()
         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
         && !name.starts_with(|c: char| c.is_ascii_digit())
-        && !matches!(name, "true" | "false")
+        && !matches!(name, "true" | "false" | "visits" | "seen")
+        && !name.starts_with("__")
 }
 
 /// The closest of `candidates` to `wrong`, if close enough to be a typo.
@@ -139,7 +140,8 @@ impl Check<'_> {
                     self.loc(at),
                     format!("`{name}` is not a valid variable name"),
                     Some(
-                        "use letters, digits and `_`, not starting with a digit (e.g. `has_key`)"
+                        "use letters, digits and `_`, not starting with a digit or `__`, and not \
+                         `visits`/`seen` (e.g. `has_key`)"
                             .into(),
                     ),
                 );

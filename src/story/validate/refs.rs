@@ -45,6 +45,9 @@ impl Check<'_> {
     }
 
     pub(super) fn check_condition(&mut self, node: &str, cond: &str) {
+        if let Ok(expr) = Expr::parse(cond) {
+            self.check_nodes_asked(node, cond, &expr);
+        }
         if let Err(e) = Expr::parse(cond).and_then(|e| e.check_condition(&self.env)) {
             let help = match &e {
                 ExprError::Undeclared { name } => {
@@ -55,6 +58,21 @@ impl Check<'_> {
                 _ => None,
             };
             self.error(self.in_node(node, cond), format!("condition: {e}"), help);
+        }
+    }
+
+    /// The nodes of `visits(..)` / `seen(..)` must exist.
+    pub(super) fn check_nodes_asked(&mut self, node: &str, source: &str, expr: &Expr) {
+        for asked in expr.nodes_asked() {
+            if !self.ids.contains(asked) {
+                let help = suggest(asked, self.story.nodes.iter().map(Node::id))
+                    .map(|s| format!("did you mean `{s}`?"));
+                self.error(
+                    self.in_node(node, source),
+                    format!("`{source}` asks about node `{asked}`, which is not a node"),
+                    help,
+                );
+            }
         }
     }
 
@@ -80,6 +98,9 @@ impl Check<'_> {
                     let Some(want) = self.var_type(node, var) else {
                         continue;
                     };
+                    if let Ok(parsed) = Expr::parse(expr) {
+                        self.check_nodes_asked(node, expr, &parsed);
+                    }
                     match Expr::parse(expr).and_then(|x| x.check(&self.env)) {
                         Err(err) => self.error(
                             self.in_node(node, expr),
