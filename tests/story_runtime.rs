@@ -332,3 +332,47 @@ fn visit_counts_in_conditions() {
     let err = load(&bad).unwrap_err().to_string();
     assert!(err.contains("`visits(..)` takes one node id"), "{err}");
 }
+
+/// Once-only options disappear after they are picked (kept in saves); a fallback option shows
+/// only when no other is open, so a choice whose options are used up still leads on.
+#[test]
+fn once_only_and_fallback_options() {
+    let text = r#"Story(
+        id: "t", title: "T",
+        start: "ask",
+        nodes: [
+            Choice(id: "ask", text: "Questions?", options: [
+                (text: "About the mill", once: true, next: "ask"),
+                (text: "About the well", once: true, next: "ask"),
+                (text: "Nothing more", fallback: true, next: "end"),
+            ]),
+            Ending(id: "end", title: "End"),
+        ],
+    )"#;
+    let src = SourceText::new("t.story.ron", text);
+    let story = parse_story(&src).unwrap();
+    let b = Arc::new(StoryBundle::from_parts(src, story, Default::default(), &Estimate).unwrap());
+    let mut rt = StoryRuntime::new(b.clone()).unwrap();
+    assert_eq!(
+        option_texts(&rt.beat().unwrap()),
+        ["About the mill", "About the well"]
+    );
+    rt.choose(1).unwrap();
+    assert_eq!(option_texts(&rt.beat().unwrap()), ["About the mill"]);
+    // A used option cannot be picked again, nor the fallback while another is open.
+    assert!(matches!(
+        rt.choose(1),
+        Err(RuntimeError::NoSuchOption { .. })
+    ));
+    assert!(matches!(
+        rt.choose(2),
+        Err(RuntimeError::NoSuchOption { .. })
+    ));
+    // The record survives a save.
+    let restored = StoryRuntime::restore(b, rt.save()).unwrap();
+    assert_eq!(restored.state().picked, rt.state().picked);
+    rt.choose(0).unwrap();
+    assert_eq!(option_texts(&rt.beat().unwrap()), ["Nothing more"]);
+    rt.choose(2).unwrap();
+    assert!(matches!(rt.beat().unwrap(), Beat::Ended { .. }));
+}

@@ -39,5 +39,5 @@ pub use runtime::{
 };
 pub use save::{SAVE_FORMAT, SaveError, SaveGame, content_hash, write_atomic};
 pub use session::{Session, SpokenLine};
-pub use state::{MEMORY_TURNS, NpcMemory, StoryState};
+pub use state::{MEMORY_TURNS, NpcMemory, StoryState, picked_key};
 pub use validate::PLAYER;

@@ -99,6 +99,14 @@ pub struct ChoiceOption {
     pub effects: Vec<Effect>,
     /// Where it leads.
     pub next: String,
+    /// Shown until it has been picked once (Ink's once-only `*` choice). Without it an option
+    /// is sticky: shown every time its condition holds.
+    #[serde(default)]
+    pub once: bool,
+    /// Shown only when no other option of the choice is (Ink's fallback choice): the way on
+    /// when every other option is hidden or used up.
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 /// One authored edge of a [`Node::FreeInput`]: what the player's free text may mean.

@@ -6,6 +6,7 @@ use crate::engine::chat::Role;
 use crate::story::expr::interpolate;
 use crate::story::model::Node;
 use crate::story::route::{pick_keywords, pick_scored, route_prompt, sanitize_player_text};
+use crate::story::state::picked_key;
 
 use super::{RouteRequest, Routed, RuntimeError, StoryRuntime};
 
@@ -29,11 +30,14 @@ impl StoryRuntime {
                 node: id.clone(),
                 index,
             })?;
-        if !self.holds(&s, id, option.when.as_deref())? {
+        if !self.open_options(&s, id, options)?.contains(&index) {
             return Err(RuntimeError::NoSuchOption {
                 node: id.clone(),
                 index,
             });
+        }
+        if option.once {
+            s.picked.insert(picked_key(id, &option.text));
         }
         let text = interpolate(&option.text, &s.variables);
         Self::remember_turn(&mut s, speaker.as_deref(), Role::User, &text);

@@ -20,7 +20,7 @@ use crate::story::expr::{Expr, interpolate};
 use crate::story::load::StoryBundle;
 use crate::story::model::{Effect, Node, VarValue};
 use crate::story::save::{SaveError, SaveGame, content_hash};
-use crate::story::state::StoryState;
+use crate::story::state::{StoryState, picked_key};
 
 /// A story in progress.
 #[derive(Debug, Clone)]
@@ -291,16 +291,15 @@ impl StoryRuntime {
                 options,
                 ..
             } => {
-                let mut shown = Vec::new();
                 let state = self.state.clone();
-                for (index, o) in options.iter().enumerate() {
-                    if self.holds(&state, &id, o.when.as_deref())? {
-                        shown.push(ShownOption {
-                            index,
-                            text: interpolate(&o.text, &state.variables),
-                        });
-                    }
-                }
+                let shown: Vec<ShownOption> = self
+                    .open_options(&state, &id, &options)?
+                    .into_iter()
+                    .map(|index| ShownOption {
+                        index,
+                        text: interpolate(&options[index].text, &state.variables),
+                    })
+                    .collect();
                 if shown.is_empty() {
                     return Err(RuntimeError::NoOptionShown { node: id });
                 }
@@ -323,6 +322,30 @@ impl StoryRuntime {
             },
             Node::Branch { .. } => return Err(RuntimeError::BranchLoop(id)),
         })
+    }
+
+    /// The options of choice `id` the player may pick now, by authored index: those whose
+    /// condition holds and, if once-only, were not picked yet; the fallback options only when
+    /// no other is open.
+    fn open_options(
+        &mut self,
+        state: &StoryState,
+        id: &str,
+        options: &[crate::story::model::ChoiceOption],
+    ) -> Result<Vec<usize>, RuntimeError> {
+        let mut open = Vec::new();
+        for fallback in [false, true] {
+            for (index, o) in options.iter().enumerate() {
+                let used = o.once && state.picked.contains(&picked_key(id, &o.text));
+                if o.fallback == fallback && !used && self.holds(state, id, o.when.as_deref())? {
+                    open.push(index);
+                }
+            }
+            if !open.is_empty() {
+                break;
+            }
+        }
+        Ok(open)
     }
 
     fn wrong(&self, node: &Node, call: &'static str) -> RuntimeError {
