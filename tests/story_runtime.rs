@@ -376,3 +376,65 @@ fn once_only_and_fallback_options() {
     rt.choose(2).unwrap();
     assert!(matches!(rt.beat().unwrap(), Beat::Ended { .. }));
 }
+
+/// A FreeInput can keep what the player typed in a string variable (cleaned), usable in text
+/// and conditions; storing into an undeclared or non-string variable is a load error.
+#[test]
+fn free_input_stores_what_the_player_typed() {
+    let text = r#"Story(
+        id: "t", title: "T",
+        variables: { "player_name": String("traveller"), "typed": Bool(false) },
+        cast: { "guide": "personas/guide.persona.ron" },
+        start: "name",
+        nodes: [
+            FreeInput(id: "name", speaker: "guide", text: "Your name?", store: "player_name",
+                edges: [(intent: "refuses", keywords: ["no"], next: "end")],
+                otherwise: "greet"),
+            Line(id: "greet", text: "Welcome, {player_name}.", next: "end"),
+            Ending(id: "end", title: "End"),
+        ],
+    )"#;
+    let load = |text: &str| {
+        let src = SourceText::new("t.story.ron", text);
+        let story = parse_story(&src).unwrap();
+        let path = "stories/personas/guide.persona.ron";
+        let psrc = SourceText::new(path, std::fs::read_to_string(path).unwrap());
+        let persona = bevy_llama_dialogue::story::parse_persona(&psrc).unwrap();
+        let cast = [(
+            "guide".to_owned(),
+            bevy_llama_dialogue::story::CastMember {
+                source: psrc,
+                persona,
+            },
+        )]
+        .into_iter()
+        .collect();
+        StoryBundle::from_parts(src, story, cast, &Estimate)
+    };
+    let b = load(text).unwrap_or_else(|e| panic!("{e}"));
+    let mut rt = StoryRuntime::new(Arc::new(b)).unwrap();
+    rt.say("  Ada Lovelace\u{7}  ", None).unwrap();
+    assert_eq!(
+        rt.state().variables["player_name"],
+        VarValue::String("Ada Lovelace".into())
+    );
+    match rt.beat().unwrap() {
+        Beat::Line { text, .. } => assert_eq!(text, "Welcome, Ada Lovelace."),
+        other => panic!("{other:?}"),
+    }
+    let err = load(&text.replace("store: \"player_name\"", "store: \"player_nam\""))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("store: `player_nam` is not a declared variable"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `player_name`?"), "{err}");
+    let err = load(&text.replace("String(\"traveller\")", "Int(0)"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("`player_name` is int; what the player types is a string"),
+        "{err}"
+    );
+}

@@ -208,6 +208,11 @@ pub enum Node {
         /// Lowest probability for an edge to be taken (default: `settings.route_threshold`).
         #[serde(default)]
         threshold: Option<f32>,
+        /// A declared string variable that keeps what the player typed (cleaned and cut to
+        /// `settings.max_player_tokens`), set before the edge's effects run: a name, a
+        /// password, usable in text (`{player_name}`) and conditions.
+        #[serde(default)]
+        store: Option<String>,
         /// Applied on entering.
         #[serde(default)]
         effects: Vec<Effect>,

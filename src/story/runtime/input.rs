@@ -4,7 +4,7 @@ use crate::engine::backend::{CandidateScore, Prompt};
 use crate::engine::chat::Role;
 
 use crate::story::expr::interpolate;
-use crate::story::model::Node;
+use crate::story::model::{Node, VarValue};
 use crate::story::route::{pick_keywords, pick_scored, route_prompt, sanitize_player_text};
 use crate::story::state::picked_key;
 
@@ -100,6 +100,7 @@ impl StoryRuntime {
             edges,
             otherwise,
             threshold,
+            store,
             ..
         } = &node
         else {
@@ -107,6 +108,11 @@ impl StoryRuntime {
         };
         let text = sanitize_player_text(player, self.bundle.story.settings.max_player_tokens * 3);
         let mut s = self.state.clone();
+        if let Some(var) = store {
+            // Before the edges' conditions, so they can look at it too.
+            s.variables
+                .insert(var.clone(), VarValue::String(text.trim().to_owned()));
+        }
         let mut open = Vec::new();
         for (i, e) in edges.iter().enumerate() {
             if self.holds(&s, id, e.when.as_deref())? {

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use super::super::model::Node;
-use super::Check;
+use super::{Check, suggest};
 
 impl Check<'_> {
     pub(super) fn nodes(&mut self) {
@@ -91,10 +91,35 @@ impl Check<'_> {
                     text,
                     edges,
                     threshold,
+                    store,
                     ..
                 } => {
                     if let Some(t) = text {
                         self.check_text(id, t);
+                    }
+                    if let Some(var) = store {
+                        match self.env.get(var.as_str()).copied() {
+                            Some(crate::story::VarType::String) => {}
+                            None => {
+                                let help = suggest(var, self.env.keys().map(String::as_str))
+                                    .map(|s| format!("did you mean `{s}`?"))
+                                    .or_else(|| {
+                                        Some(format!("declare it: `\"{var}\": String(\"\")`"))
+                                    });
+                                self.error(
+                                    self.in_node(id, var),
+                                    format!("`{id}`: store: `{var}` is not a declared variable"),
+                                    help,
+                                );
+                            }
+                            Some(other) => self.error(
+                                self.in_node(id, var),
+                                format!(
+                                    "`{id}`: store: `{var}` is {other}; what the player types is a string"
+                                ),
+                                Some(format!("declare it as `\"{var}\": String(\"\")`")),
+                            ),
+                        }
                     }
                     if let Some(t) = threshold
                         && !(0.0..=1.0).contains(t)
