@@ -77,6 +77,7 @@ fn fallback_of(p: &Purpose) -> Option<&str> {
 }
 
 /// Speaks the fallback of a request that failed, or routes by keywords.
+#[allow(clippy::too_many_arguments)] // the pieces of one system, passed down
 fn failed(
     commands: &mut Commands,
     story: &mut DialogueStory,

@@ -20,7 +20,7 @@ mod validate;
 
 pub use budget::{Estimate, ModelCounter, TokenCounter};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity, SourceText};
-pub use expr::{Expr, ExprError, interpolate};
+pub use expr::{Expr, ExprError, MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_OPERATORS, interpolate};
 pub use load::{
     CastMember, StoryBundle, cast_path, parse_persona, parse_story, read_cast, read_source,
 };

@@ -7,6 +7,13 @@ use evalexpr::{ContextWithMutableVariables, HashMapContext, Node as ExprNode, Op
 
 use super::model::{VarType, VarValue};
 
+mod prepass;
+mod text;
+
+pub use prepass::{MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_OPERATORS};
+use prepass::{SEEN, VISITS, limits, visit_calls};
+pub use text::{Piece, interpolate, parse_interpolation};
+
 /// An expression over story variables (`trust >= 2 && has_key`), parsed once.
 #[derive(Debug, Clone)]
 pub struct Expr {
@@ -63,111 +70,6 @@ pub enum ExprError {
         /// Why.
         reason: String,
     },
-}
-
-/// The longest expression accepted, in bytes.
-pub const MAX_EXPR_LEN: usize = 4096;
-/// The deepest nesting of parentheses accepted.
-pub const MAX_EXPR_DEPTH: usize = 32;
-/// The most operators accepted in one expression (a long `&&` chain nests as deep as it is
-/// long in the parser's tree).
-pub const MAX_EXPR_OPERATORS: usize = 128;
-
-/// Refuses, before parsing, expressions whose parse or check would recurse too deep: a
-/// hostile or generated file must give an error, never overflow the stack.
-fn limits(source: &str) -> Result<(), ExprError> {
-    let too = |reason: String| {
-        let mut start: String = source.chars().take(40).collect();
-        if start.len() < source.len() {
-            start.push('…');
-        }
-        Err(ExprError::TooComplex {
-            expr: start,
-            reason,
-        })
-    };
-    if source.len() > MAX_EXPR_LEN {
-        return too(format!(
-            "{} bytes long (at most {MAX_EXPR_LEN})",
-            source.len()
-        ));
-    }
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    for c in source.chars() {
-        match c {
-            '(' => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            ')' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    if deepest > MAX_EXPR_DEPTH {
-        return too(format!(
-            "parentheses nested {deepest} deep (at most {MAX_EXPR_DEPTH})"
-        ));
-    }
-    // Operators are runs of operator characters (`>=`, `&&`, `!` …).
-    let is_op = |c: char| "+-*/%^<>=!&|".contains(c);
-    let mut operators = 0;
-    let mut in_op = false;
-    for c in source.chars() {
-        operators += usize::from(is_op(c) && !in_op);
-        in_op = is_op(c);
-    }
-    if operators > MAX_EXPR_OPERATORS {
-        return too(format!(
-            "{operators} operators (at most {MAX_EXPR_OPERATORS})"
-        ));
-    }
-    Ok(())
-}
-
-/// What `visits(node)` and `seen(node)` become inside the parsed tree (identifiers a story
-/// variable cannot have: variable names cannot start with `__`).
-const VISITS: &str = "__visits__";
-const SEEN: &str = "__seen__";
-
-/// Rewrites `visits(node)` (times the node was entered, an int) and `seen(node)` (entered at
-/// least once, a bool) into identifiers the evaluator reads from the visit counts.
-fn visit_calls(source: &str) -> Result<String, ExprError> {
-    let mut out = String::with_capacity(source.len());
-    let mut rest = source;
-    let ident = |c: char| c.is_alphanumeric() || c == '_';
-    while let Some(i) = rest.find(['v', 's']) {
-        let (before, tail) = rest.split_at(i);
-        out.push_str(before);
-        let boundary = !out.chars().next_back().is_some_and(ident);
-        let call = [("visits", VISITS), ("seen", SEEN)]
-            .into_iter()
-            .find(|(name, _)| boundary && tail.starts_with(name))
-            .and_then(|(name, prefix)| {
-                let args = tail[name.len()..].trim_start().strip_prefix('(')?;
-                let close = args.find(')')?;
-                Some((prefix, args[..close].trim(), &args[close + 1..], name))
-            });
-        match call {
-            Some((prefix, node, after, name)) => {
-                if node.is_empty() || !node.chars().all(ident) {
-                    return Err(ExprError::Syntax {
-                        expr: source.to_owned(),
-                        reason: format!("`{name}(..)` takes one node id, e.g. `{name}(hub)`"),
-                    });
-                }
-                out.push_str(prefix);
-                out.push_str(node);
-                rest = after;
-            }
-            None => {
-                let c = tail.chars().next().map_or(1, char::len_utf8);
-                out.push_str(&tail[..c]);
-                rest = &tail[c..];
-            }
-        }
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 /// Variable types by name.
@@ -444,70 +346,6 @@ impl Expr {
     }
 }
 
-/// A piece of an interpolated text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Piece<'a> {
-    /// Literal text.
-    Text(&'a str),
-    /// `{name}`.
-    Var(&'a str),
-}
-
-/// Splits `text` at `{variable}` references; `{{` and `}}` are literal braces.
-pub fn parse_interpolation(text: &str) -> Result<Vec<Piece<'_>>, String> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while !rest.is_empty() {
-        let Some(i) = rest.find(['{', '}']) else {
-            out.push(Piece::Text(rest));
-            break;
-        };
-        if i > 0 {
-            out.push(Piece::Text(&rest[..i]));
-        }
-        let tail = &rest[i..];
-        if let Some(after) = tail.strip_prefix("{{") {
-            out.push(Piece::Text("{"));
-            rest = after;
-        } else if let Some(after) = tail.strip_prefix("}}") {
-            out.push(Piece::Text("}"));
-            rest = after;
-        } else if tail.starts_with('}') {
-            return Err("a lone `}`; write `}}` for a literal brace".into());
-        } else {
-            let Some(end) = tail.find('}') else {
-                return Err("`{` is never closed; write `{{` for a literal brace".into());
-            };
-            let name = tail[1..end].trim();
-            let valid = !name.is_empty()
-                && name.chars().all(|c| c.is_alphanumeric() || c == '_')
-                && !name.starts_with(|c: char| c.is_ascii_digit());
-            if !valid {
-                return Err(format!("`{{{}}}` is not a variable name", &tail[1..end]));
-            }
-            out.push(Piece::Var(name));
-            rest = &tail[end + 1..];
-        }
-    }
-    Ok(out)
-}
-
-/// Fills `{variable}` references with their values (unknown ones stay as written).
-pub fn interpolate(text: &str, vars: &BTreeMap<String, VarValue>) -> String {
-    match parse_interpolation(text) {
-        Ok(pieces) => pieces
-            .into_iter()
-            .map(|p| match p {
-                Piece::Text(t) => t.to_owned(),
-                Piece::Var(v) => vars
-                    .get(v)
-                    .map_or_else(|| format!("{{{v}}}"), |x| x.to_string()),
-            })
-            .collect(),
-        Err(_) => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -574,14 +412,5 @@ mod tests {
             Expr::parse("trust * 3").unwrap().eval(&vars).unwrap(),
             VarValue::Int(6)
         );
-    }
-
-    #[test]
-    fn interpolation_parses_and_fills() {
-        let vars: BTreeMap<String, VarValue> = [("n".to_owned(), VarValue::Int(3))].into();
-        assert_eq!(interpolate("{n} coins {{not}}", &vars), "3 coins {not}");
-        assert!(parse_interpolation("{n").is_err());
-        assert!(parse_interpolation("a } b").is_err());
-        assert!(parse_interpolation("{two words}").is_err());
     }
 }
