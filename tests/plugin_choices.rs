@@ -48,7 +48,7 @@ fn picking_a_choice_moves_the_story_to_the_chosen_npc() {
         errors[1],
         (
             wren,
-            "Error: option 9 was not presented (there are 4 options, numbered from 0)".into()
+            "Error: option 9 was not presented (there are 5 options, numbered from 0)".into()
         )
     );
     send(

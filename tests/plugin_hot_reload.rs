@@ -116,7 +116,7 @@ fn story_edits_reload_keeping_the_players_place() {
         &file,
         good.replace("when: \"trust_mara >= 1\"", "when: \"trsut_mara >= 1\""),
     );
-    let want = "lantern.story.ron:117:28: error: condition: `trsut_mara` is not a declared variable (help: did you mean `trust_mara`?)";
+    let want = "lantern.story.ron:130:28: error: condition: `trsut_mara` is not a declared variable (help: did you mean `trust_mara`?)";
     let seen = run_until(&mut app, |a| failed_with(a, want));
     assert!(seen, "{:?}", app.world().resource::<Failures>().0);
     assert_eq!(

@@ -52,7 +52,7 @@ fn starts_interpolates_and_reaches_the_hub() {
         other => panic!("{other:?}"),
     }
     let hub = run_to_input(&mut rt);
-    assert_eq!(option_texts(&hub).len(), 4);
+    assert_eq!(option_texts(&hub).len(), 5);
     assert_eq!(rt.state().node, "hub");
     // Wren's lines are in her memory, as the assistant's turns.
     let wren = &rt.state().memories["wren"];

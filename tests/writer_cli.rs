@@ -149,7 +149,7 @@ fn huge_or_deeply_nested_conditions_are_errors_not_crashes() {
         assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
         assert!(
-            stdout.contains("lantern.story.ron:117:") && stdout.contains(says),
+            stdout.contains("lantern.story.ron:130:") && stdout.contains(says),
             "{stdout}"
         );
         assert!(stdout.contains("is too complex"), "{stdout}");

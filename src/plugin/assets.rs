@@ -2,7 +2,7 @@
 //! broken edit is refused with its `file:line:col` errors and the last good version stays.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bevy::asset::io::Reader;
@@ -10,7 +10,8 @@ use bevy::asset::{AssetLoader, LoadContext};
 use bevy::prelude::*;
 
 use crate::story::{
-    CastMember, Diagnostics, Estimate, Persona, SourceText, StoryBundle, parse_persona, parse_story,
+    CastMember, Diagnostics, Estimate, Persona, SourceText, StoryBundle, Translation,
+    check_translation, parse_persona, parse_story, translation_path,
 };
 
 /// A persona file (`*.persona.ron`).
@@ -49,6 +50,10 @@ pub enum StoryLoadError {
     /// Syntax or validation errors, one `file:line:col: error: ...` per line.
     #[error("{0}")]
     Invalid(Diagnostics),
+    /// The story's translation for the plugin's locale cannot be used, one `file:line: ...`
+    /// per line.
+    #[error("{0}")]
+    Translation(String),
 }
 
 /// Turns an asset path into the path a writer sees (`stories/lantern.story.ron`).
@@ -106,6 +111,49 @@ impl AssetLoader for PersonaLoader {
 pub struct StoryLoader {
     /// Folder shown in error messages before the asset path.
     pub shown_root: PathBuf,
+    /// Load each story's translation for this locale, if it has one.
+    pub locale: Option<String>,
+}
+
+impl StoryLoader {
+    /// The bundle in `locale`, if the story has a translation next to it (a loader dependency,
+    /// so editing it reloads the story); without one, the authored text with a warning.
+    async fn localize(
+        &self,
+        bundle: StoryBundle,
+        locale: &str,
+        shown: &Path,
+        ctx: &mut LoadContext<'_>,
+    ) -> Result<StoryBundle, StoryLoadError> {
+        let shown_table = translation_path(shown, locale);
+        let file_name = shown_table
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let asset_path = ctx
+            .path()
+            .resolve_embed_str(&file_name)
+            .map_err(|e| StoryLoadError::Translation(e.to_string()))?;
+        let Ok(bytes) = ctx.read_asset_bytes(asset_path).await else {
+            warn!(
+                "{}: no `{locale}` translation; the story plays in its authored language",
+                shown_table.display()
+            );
+            return Ok(bundle);
+        };
+        let text = String::from_utf8(bytes)
+            .map_err(|_| StoryLoadError::Utf8(shown_table.display().to_string()))?;
+        let table = Translation::from_csv(&shown_table, &text)
+            .map_err(|e| StoryLoadError::Translation(e.to_string()))?;
+        let report = check_translation(&bundle.story, &table);
+        for w in &report.warnings {
+            warn!("{w}");
+        }
+        if !report.errors.is_empty() {
+            return Err(StoryLoadError::Translation(report.errors.join("\n")));
+        }
+        Ok(bundle.localized(&table))
+    }
 }
 
 impl AssetLoader for StoryLoader {
@@ -154,10 +202,13 @@ impl AssetLoader for StoryLoader {
                 },
             );
         }
-        let bundle = StoryBundle::from_parts(source, story, cast, &Estimate)
+        let mut bundle = StoryBundle::from_parts(source, story, cast, &Estimate)
             .map_err(StoryLoadError::Invalid)?;
         for w in &bundle.warnings {
             warn!("{w}");
+        }
+        if let Some(locale) = &self.locale {
+            bundle = self.localize(bundle, locale, &shown, ctx).await?;
         }
         Ok(StoryAsset(Arc::new(bundle)))
     }

@@ -106,6 +106,10 @@ pub struct LlamaDialoguePlugin {
     pub stories_dir: PathBuf,
     /// A story to run (asset path, e.g. `stories://lantern.story.ron`).
     pub story: Option<String>,
+    /// Play stories in this language: each story loads its `<story>.<locale>.strings.csv`
+    /// translation (made with `llama-dialogue strings import`, hot-reloaded like the story);
+    /// untranslated lines, or a story with no translation, use the authored text.
+    pub locale: Option<String>,
     /// Use this backend instead of the one `model` selects (tests, remote backends).
     pub backend: Option<fn() -> Box<dyn DialogueBackend>>,
 }
@@ -125,6 +129,7 @@ impl Default for LlamaDialoguePlugin {
             scheduling: Scheduling::default(),
             stories_dir: PathBuf::from("stories"),
             story: None,
+            locale: None,
             backend: None,
         }
     }
@@ -237,7 +242,10 @@ impl Plugin for LlamaDialoguePlugin {
             .register_asset_loader(PersonaLoader {
                 shown_root: shown_root.clone(),
             })
-            .register_asset_loader(StoryLoader { shown_root });
+            .register_asset_loader(StoryLoader {
+                shown_root,
+                locale: self.locale.clone(),
+            });
         if let Some(path) = &self.story {
             let handle = app
                 .world()

@@ -15,7 +15,9 @@ pub enum Severity {
     Error,
 }
 
-/// A 1-based line and column (columns count characters, as editors do).
+/// A 1-based line and column. Columns count UTF-16 code units, as editors (VS Code, the
+/// language server protocol) do: the same as characters except for emoji and other characters
+/// outside the Basic Multilingual Plane, which count two.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize)]
 pub struct Location {
     /// Line, from 1.
@@ -213,8 +215,27 @@ impl SourceText {
         let line_start = starts[line - 1];
         Location {
             line,
-            col: self.text[line_start..offset].chars().count() + 1,
+            col: self.text[line_start..offset]
+                .chars()
+                .map(char::len_utf16)
+                .sum::<usize>()
+                + 1,
         }
+    }
+
+    /// The byte offset of a 1-based line and a column counted in characters (as ron reports
+    /// them); past the end of the line or text, the end.
+    pub fn offset_at(&self, line: usize, char_col: usize) -> usize {
+        let starts = &self.index().line_starts;
+        let Some(&start) = starts.get(line.max(1) - 1) else {
+            return self.text.len();
+        };
+        let rest = &self.text[start..];
+        let line_len = rest.find('\n').unwrap_or(rest.len());
+        rest[..line_len]
+            .char_indices()
+            .nth(char_col.max(1) - 1)
+            .map_or(start + line_len, |(i, _)| start + i)
     }
 
     /// The offset of the first `needle` at or after `from` that is not inside a comment.
@@ -234,6 +255,23 @@ impl SourceText {
     pub fn find_literal(&self, value: &str, from: usize) -> Option<usize> {
         let quoted = format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""));
         self.find(&quoted, from)
+    }
+
+    /// Every `id: "…"` field at or after `from`, in order: the id and the offset of `id`.
+    pub fn id_fields(&self, from: usize) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        let mut from = from;
+        while let Some(at) = self.find_field("id", from) {
+            let rest = self.text[at + 2..].trim_start();
+            let rest = rest.strip_prefix(':').unwrap_or(rest).trim_start();
+            if let Some(quoted) = rest.strip_prefix('"')
+                && let Some(end) = quoted.find('"')
+            {
+                out.push((quoted[..end].to_owned(), at));
+            }
+            from = at + 2;
+        }
+        out
     }
 
     /// The offset of `field:` at or after `from`, on a word boundary.
@@ -273,6 +311,12 @@ mod tests {
         assert_eq!(s.location(0), Location { line: 1, col: 1 });
         let x = s.text.find('x').unwrap();
         assert_eq!(s.location(x), Location { line: 2, col: 7 });
+        // An emoji is two UTF-16 units wide, as editors count it.
+        let s = SourceText::new("a.ron", "\"🏮\" x");
+        let x = s.text.find('x').unwrap();
+        assert_eq!(s.location(x), Location { line: 1, col: 6 });
+        assert_eq!(s.offset_at(1, 5), x);
+        assert_eq!(s.offset_at(9, 1), s.text.len());
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::budget::TokenCounter;
 use super::diagnostic::{Diagnostic, Diagnostics, Location, SourceText};
 use super::model::Story;
 use super::persona::Persona;
+use super::ron_hints;
 use super::validate;
 
 /// RON as writers use it here: `Some(..)` may be left out around optional values.
@@ -20,12 +21,12 @@ fn ron_options() -> ron::Options {
 /// Parses RON text into `T`, turning ron's error into a diagnostic at its position.
 pub fn parse_ron<T: DeserializeOwned>(source: &SourceText) -> Result<T, Diagnostic> {
     ron_options().from_str::<T>(&source.text).map_err(|e| {
-        let at = Location {
-            line: e.span.start.line.max(1),
-            col: e.span.start.col.max(1),
-        };
+        // ron counts columns in characters; ours count UTF-16 units.
+        let offset = source.offset_at(e.span.start.line, e.span.start.col);
+        let at = source.location(offset);
         let message = e.code.to_string();
-        let help = ron_help(&message);
+        let help = ron_hints::hint(source, &e.code, offset)
+            .or_else(|| ron_help(&message).map(str::to_owned));
         let d = Diagnostic::error(&source.path, at, message);
         match help {
             Some(h) => d.with_help(h),

@@ -10,17 +10,22 @@ mod load;
 mod model;
 mod persona;
 mod prompt;
+mod ron_hints;
 mod route;
 mod runtime;
 mod save;
 mod session;
 mod state;
+mod strings;
 mod unique;
 mod validate;
 
 pub use budget::{Estimate, ModelCounter, TokenCounter};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity, SourceText};
-pub use expr::{Expr, ExprError, MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_OPERATORS, interpolate};
+pub use expr::{
+    Expr, ExprError, MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_OPERATORS, MAX_TEXT_DEPTH, TextScope,
+    interpolate, render,
+};
 pub use load::{
     CastMember, StoryBundle, cast_path, parse_persona, parse_story, read_cast, read_source,
 };
@@ -39,5 +44,9 @@ pub use runtime::{
 };
 pub use save::{SAVE_FORMAT, SaveError, SaveGame, content_hash, write_atomic};
 pub use session::{Session, SpokenLine};
-pub use state::{MEMORY_TURNS, NpcMemory, StoryState, picked_key};
+pub use state::{MEMORY_TURNS, NpcMemory, StoryState};
+pub use strings::{
+    AuthoredLine, StringsError, TITLE_ID, TranslatedLine, Translation, TranslationReport,
+    authored_lines, check_translation, localize, option_ids, translation_path,
+};
 pub use validate::PLAYER;

@@ -46,13 +46,9 @@ pub struct StoryState {
     pub relationships: BTreeMap<String, BTreeMap<String, i64>>,
     /// Set once an ending is reached.
     pub ended: Option<String>,
-    /// Once-only options already picked, as `node: option text` (see [`picked_key`]).
+    /// Once-only options already picked, by line id (`node.to.<next>`, see
+    /// [`option_ids`](super::option_ids)): editing or translating an option's text keeps the
+    /// record.
     #[serde(default)]
     pub picked: std::collections::BTreeSet<String>,
-}
-
-/// How a picked once-only option is recorded: its node and its authored text, so reordering
-/// the options keeps the record (editing the text resets it).
-pub fn picked_key(node: &str, option_text: &str) -> String {
-    format!("{node}: {option_text}")
 }

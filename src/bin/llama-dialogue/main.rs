@@ -3,10 +3,12 @@
 
 mod bench;
 mod check;
+mod drive;
 mod generate;
 mod inspect;
 mod make_model;
 mod play;
+mod strings;
 mod tokenize;
 
 use std::path::PathBuf;
@@ -45,6 +47,9 @@ enum Command {
     Play(play::PlayArgs),
     /// Play a story with scripted inputs and print the transcript.
     Transcript(play::TranscriptArgs),
+    /// A story's lines for translators: export a table, import a translation.
+    #[command(subcommand)]
+    Strings(strings::Command),
 }
 
 /// A model path argument shared by the subcommands.
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Play(a) => play::play(a, cli.threads),
         Command::Transcript(a) => play::transcript(a, cli.threads),
+        Command::Strings(c) => strings::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

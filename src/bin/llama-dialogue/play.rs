@@ -1,5 +1,6 @@
 //! `llama-dialogue play` and `transcript`: a story in the terminal.
 
+use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -7,9 +8,13 @@ use std::sync::Arc;
 use bevy_llama_dialogue::engine::backend::{BackendStatus, DialogueBackend, LocalLlama, Scripted};
 use bevy_llama_dialogue::engine::source::ModelSource;
 use bevy_llama_dialogue::engine::worker::WorkerConfig;
-use bevy_llama_dialogue::story::{Beat, Estimate, Session, StoryBundle, StoryRuntime};
+use bevy_llama_dialogue::story::{
+    Estimate, SaveGame, Session, StoryBundle, StoryRuntime, Translation, check_translation,
+    translation_path,
+};
 
 use crate::CliResult;
+use crate::drive::{self, Driver, Outcome};
 
 #[derive(clap::Args)]
 pub struct PlayArgs {
@@ -21,15 +26,40 @@ pub struct PlayArgs {
     /// Sampling seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Play in this language: the story's `<story>.<locale>.strings.csv` translation (made
+    /// with `strings import`); untranslated lines keep the authored text.
+    #[arg(long)]
+    locale: Option<String>,
+    /// Start from this save instead of the story's start.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Save here at exit, and on `:save` (`:save FILE` writes elsewhere).
+    #[arg(long)]
+    save: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
 pub struct TranscriptArgs {
     /// The story file.
     story: PathBuf,
-    /// Inputs, one per line: a choice number, or free text. `#` starts a comment line.
+    /// Inputs, one per line: a choice number, free text, or `:save [FILE]` / `:quit`. `#`
+    /// starts a comment line. Give it several times for several play-throughs, each from the
+    /// start (or from `--load`).
+    #[arg(long, required = true)]
+    inputs: Vec<PathBuf>,
+    /// Play in this language: the story's `<story>.<locale>.strings.csv` translation (made
+    /// with `strings import`); untranslated lines keep the authored text.
     #[arg(long)]
-    inputs: PathBuf,
+    locale: Option<String>,
+    /// Start from this save instead of the story's start.
+    #[arg(long)]
+    load: Option<PathBuf>,
+    /// Save the last play-through here at its end.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// After the transcripts, list the nodes the inputs reached and those they never did.
+    #[arg(long)]
+    coverage: bool,
     /// A GGUF model to write the generated lines (default: the authored fallback lines).
     #[arg(long, short)]
     model: Option<PathBuf>,
@@ -38,18 +68,59 @@ pub struct TranscriptArgs {
     seed: u64,
 }
 
-fn session(
+fn load_bundle(
     story: &Path,
-    model: Option<&Path>,
-    seed: u64,
-    threads: Option<usize>,
-) -> Result<Session, Box<dyn std::error::Error>> {
+    locale: Option<&str>,
+) -> Result<Arc<StoryBundle>, Box<dyn std::error::Error>> {
     let bundle = StoryBundle::load(story, &Estimate).map_err(|d| {
         // The findings as `check` prints them, then one line for `main`'s `error:`.
         eprint!("{d}");
         format!("{}: the story has errors (above)", story.display())
     })?;
-    let runtime = StoryRuntime::new(Arc::new(bundle))?;
+    let Some(locale) = locale else {
+        return Ok(Arc::new(bundle));
+    };
+    let path = translation_path(story, locale);
+    if !path.exists() {
+        return Err(format!(
+            "no `{locale}` translation: {} does not exist (make one with `strings export` and \
+             `strings import`)",
+            path.display()
+        )
+        .into());
+    }
+    let table = Translation::read(&path)?;
+    let report = check_translation(&bundle.story, &table);
+    for w in report.warnings.iter().chain(&report.errors) {
+        eprintln!("{w}");
+    }
+    if !report.errors.is_empty() {
+        return Err(format!("{}: the translation has errors (above)", path.display()).into());
+    }
+    Ok(Arc::new(bundle.localized(&table)))
+}
+
+/// A runtime at the story's start, or restored from `load`.
+fn runtime(
+    bundle: &Arc<StoryBundle>,
+    load: Option<&Path>,
+) -> Result<StoryRuntime, Box<dyn std::error::Error>> {
+    Ok(match load {
+        Some(path) => {
+            let save = SaveGame::read(path)?;
+            StoryRuntime::restore(bundle.clone(), save)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => StoryRuntime::new(bundle.clone())?,
+    })
+}
+
+fn session(
+    runtime: StoryRuntime,
+    model: Option<&Path>,
+    seed: u64,
+    threads: Option<usize>,
+) -> Result<Session, Box<dyn std::error::Error>> {
     let backend: Box<dyn DialogueBackend> = match model {
         Some(m) => {
             let mut config = WorkerConfig::new(ModelSource::path(m));
@@ -74,123 +145,10 @@ fn session(
     Ok(s)
 }
 
-/// Plays until the end or until inputs run out. Returns whether an ending was reached.
-fn drive(
-    s: &mut Session,
-    next_input: &mut dyn FnMut() -> Option<String>,
-    out: &mut dyn Write,
-    echo: bool,
-) -> Result<bool, Box<dyn std::error::Error>> {
-    let title = s.runtime.bundle().story.title.clone();
-    writeln!(out, "== {title} ==")?;
-    if s.has_model() {
-        writeln!(out, "[lines written by {}]", s.backend().label())?;
-    } else {
-        writeln!(
-            out,
-            "[no model: generated lines use the authored fallback lines]"
-        )?;
-    }
-    loop {
-        match s.runtime.beat()? {
-            Beat::Line { speaker, text, .. } => {
-                match speaker {
-                    Some(k) => writeln!(out, "{}: {text}", s.runtime.display_name(&k))?,
-                    None => writeln!(out, "{text}")?,
-                }
-                s.runtime.advance()?;
-            }
-            Beat::Generate(req) => {
-                write!(out, "{}: ", s.runtime.display_name(&req.speaker))?;
-                out.flush()?;
-                let spoken = s.speak(&req, &mut |t| {
-                    let _ = write!(out, "{t}");
-                    let _ = out.flush();
-                });
-                writeln!(out)?;
-                if let Some(e) = &spoken.error {
-                    writeln!(out, "[model failed, fallback line used: {e}]")?;
-                }
-                s.runtime.finish_line(&spoken.text)?;
-            }
-            Beat::Choice {
-                speaker,
-                text,
-                options,
-                ..
-            } => {
-                if let Some(t) = text {
-                    match &speaker {
-                        Some(k) => writeln!(out, "{}: {t}", s.runtime.display_name(k))?,
-                        None => writeln!(out, "{t}")?,
-                    }
-                }
-                for (n, o) in options.iter().enumerate() {
-                    writeln!(out, "  {}) {}", n + 1, o.text)?;
-                }
-                let pick = loop {
-                    let Some(input) = next_input() else {
-                        return Ok(false);
-                    };
-                    if echo {
-                        writeln!(out, "> {input}")?;
-                    }
-                    match input.trim().parse::<usize>() {
-                        Ok(n) if (1..=options.len()).contains(&n) => break options[n - 1].index,
-                        _ => writeln!(out, "(type a number from 1 to {})", options.len())?,
-                    }
-                };
-                // A run-time error (an effect dividing by zero) leaves the story where it
-                // was: say so and ask again.
-                if let Err(e) = s.runtime.choose(pick) {
-                    writeln!(out, "[error: {e}; the story stays here]")?;
-                }
-            }
-            Beat::FreeInput { speaker, text, .. } => {
-                if let Some(t) = text {
-                    writeln!(out, "{}: {t}", s.runtime.display_name(&speaker))?;
-                }
-                writeln!(out, "  (say anything)")?;
-                let Some(input) = next_input() else {
-                    return Ok(false);
-                };
-                if echo {
-                    writeln!(out, "> {input}")?;
-                }
-                let routed = match s.route(&input) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        writeln!(out, "[error: {e}; the story stays here]")?;
-                        continue;
-                    }
-                };
-                let how = match (routed.edge, routed.probability, routed.by_model) {
-                    (Some(e), Some(p), true) => format!("edge {} (model, p={p:.2})", e + 1),
-                    (Some(e), Some(p), false) => {
-                        format!(
-                            "edge {} (keywords; the model was unsure, best p={p:.2})",
-                            e + 1
-                        )
-                    }
-                    (Some(e), None, _) => format!("edge {} (keywords)", e + 1),
-                    (None, Some(p), _) => format!("no edge matched (model best p={p:.2})"),
-                    (None, None, _) => "no edge matched".to_owned(),
-                };
-                writeln!(out, "  [{how} -> {}]", routed.target)?;
-            }
-            Beat::Ended { title, text, .. } => {
-                if let Some(t) = text {
-                    writeln!(out, "{t}")?;
-                }
-                writeln!(out, "== Ending: {title} ==")?;
-                return Ok(true);
-            }
-        }
-    }
-}
-
 pub fn play(args: PlayArgs, threads: Option<usize>) -> CliResult {
-    let mut s = session(&args.story, args.model.as_deref(), args.seed, threads)?;
+    let bundle = load_bundle(&args.story, args.locale.as_deref())?;
+    let rt = runtime(&bundle, args.load.as_deref())?;
+    let mut s = session(rt, args.model.as_deref(), args.seed, threads)?;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut input = || {
@@ -199,27 +157,120 @@ pub fn play(args: PlayArgs, threads: Option<usize>) -> CliResult {
         lines.next().and_then(Result::ok)
     };
     let mut stdout = std::io::stdout();
-    if !drive(&mut s, &mut input, &mut stdout, false)? {
+    let outcome = Driver {
+        next_input: &mut input,
+        out: &mut stdout,
+        echo: false,
+        save_to: args.save.clone(),
+    }
+    .run(&mut s)?;
+    if outcome == Outcome::InputsEnded {
         println!("\n(input ended before the story did)");
+    }
+    if let Some(path) = &args.save {
+        drive::save(&s, path, &mut stdout)?;
     }
     Ok(())
 }
 
 pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
-    let text = std::fs::read_to_string(&args.inputs)
-        .map_err(|e| format!("{}: {e}", args.inputs.display()))?;
-    let mut inputs = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_owned)
-        .collect::<Vec<_>>()
-        .into_iter();
-    let mut s = session(&args.story, args.model.as_deref(), args.seed, threads)?;
+    let bundle = load_bundle(&args.story, args.locale.as_deref())?;
+    let mut s: Option<Session> = None;
+    let mut reached = BTreeSet::new();
     let mut stdout = std::io::stdout();
-    let ended = drive(&mut s, &mut || inputs.next(), &mut stdout, true)?;
-    if !ended {
-        writeln!(stdout, "== (inputs ran out before an ending) ==")?;
+    for (n, file) in args.inputs.iter().enumerate() {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let mut inputs = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+            .into_iter();
+        let rt = runtime(&bundle, args.load.as_deref())?;
+        // One backend (one model load) for every play-through.
+        let session = match s.take() {
+            Some(mut old) => {
+                old.runtime = rt;
+                old
+            }
+            None => session(rt, args.model.as_deref(), args.seed, threads)?,
+        };
+        let s = s.insert(session);
+        if args.inputs.len() > 1 {
+            writeln!(
+                stdout,
+                "## {} ({} of {})",
+                file.display(),
+                n + 1,
+                args.inputs.len()
+            )?;
+        }
+        let outcome = Driver {
+            next_input: &mut || inputs.next(),
+            out: &mut stdout,
+            echo: true,
+            save_to: args.save.clone(),
+        }
+        .run(s)?;
+        match outcome {
+            Outcome::InputsEnded => writeln!(stdout, "== (inputs ran out before an ending) ==")?,
+            Outcome::Quit => writeln!(stdout, "== (quit) ==")?,
+            Outcome::Ended => {}
+        }
+        reached.extend(
+            s.runtime
+                .state()
+                .visits
+                .iter()
+                .filter(|(_, n)| **n > 0)
+                .map(|(id, _)| id.clone()),
+        );
+    }
+    if let (Some(path), Some(s)) = (&args.save, &s) {
+        drive::save(s, path, &mut stdout)?;
+    }
+    if args.coverage {
+        coverage(&bundle, &reached, &mut stdout)?;
+    }
+    Ok(())
+}
+
+/// The nodes the inputs reached, and those they never did with their positions.
+fn coverage(bundle: &StoryBundle, reached: &BTreeSet<String>, out: &mut dyn Write) -> CliResult {
+    let nodes = &bundle.story.nodes;
+    let hit = nodes.iter().filter(|n| reached.contains(n.id())).count();
+    writeln!(
+        out,
+        "== coverage: {hit} of {} nodes reached ==",
+        nodes.len()
+    )?;
+    let ids: Vec<&str> = nodes
+        .iter()
+        .map(|n| n.id())
+        .filter(|id| reached.contains(*id))
+        .collect();
+    writeln!(out, "reached: {}", ids.join(", "))?;
+    let src = &bundle.source;
+    let from = src.find_field("nodes", 0).unwrap_or(0);
+    let at: HashMap<String, usize> = src.id_fields(from).into_iter().rev().collect();
+    let missed: Vec<_> = nodes.iter().filter(|n| !reached.contains(n.id())).collect();
+    if missed.is_empty() {
+        writeln!(out, "never reached: none")?;
+    } else {
+        writeln!(out, "never reached:")?;
+    }
+    for n in missed {
+        let loc = src.location(at.get(n.id()).copied().unwrap_or(from));
+        writeln!(
+            out,
+            "  {}:{}:{}: {} `{}`",
+            src.path.display(),
+            loc.line,
+            loc.col,
+            n.kind_name(),
+            n.id()
+        )?;
     }
     Ok(())
 }

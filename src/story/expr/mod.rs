@@ -1,4 +1,4 @@
-//! Conditions and `{variable}` interpolation. Expressions are parsed by the `evalexpr` crate;
+//! Conditions and authored text with inline logic (`{variable}`, `{if …}`, `{seq: …}`). Expressions are parsed by the `evalexpr` crate;
 //! we type-check its operator tree against the declared variables before anything runs.
 
 use std::collections::BTreeMap;
@@ -8,11 +8,13 @@ use evalexpr::{ContextWithMutableVariables, HashMapContext, Node as ExprNode, Op
 use super::model::{VarType, VarValue};
 
 mod prepass;
+mod render;
 mod text;
 
 pub use prepass::{MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_OPERATORS};
 use prepass::{SEEN, VISITS, limits, visit_calls};
-pub use text::{Piece, interpolate, parse_interpolation};
+pub use render::{TextScope, interpolate, render};
+pub use text::{MAX_TEXT_DEPTH, conditions, parse_text, vars_read};
 
 /// An expression over story variables (`trust >= 2 && has_key`), parsed once.
 #[derive(Debug, Clone)]

@@ -3,10 +3,9 @@
 use crate::engine::backend::{CandidateScore, Prompt};
 use crate::engine::chat::Role;
 
-use crate::story::expr::interpolate;
 use crate::story::model::{Node, VarValue};
 use crate::story::route::{pick_keywords, pick_scored, route_prompt, sanitize_player_text};
-use crate::story::state::picked_key;
+use crate::story::strings::option_ids;
 
 use super::{RouteRequest, Routed, RuntimeError, StoryRuntime};
 
@@ -37,9 +36,9 @@ impl StoryRuntime {
             });
         }
         if option.once {
-            s.picked.insert(picked_key(id, &option.text));
+            s.picked.insert(option_ids(id, options).swap_remove(index));
         }
-        let text = interpolate(&option.text, &s.variables);
+        let text = Self::fill(&s, id, &option.text)?;
         Self::remember_turn(&mut s, speaker.as_deref(), Role::User, &text);
         self.apply(&mut s, id, &option.effects)?;
         self.enter(&mut s, &option.next)?;

@@ -3,7 +3,6 @@
 use crate::engine::sampler::SamplingParams;
 
 use crate::story::budget::Estimate;
-use crate::story::expr::interpolate;
 use crate::story::prompt::{PromptParts, fit, state_text};
 use crate::story::validate::PLAYER;
 
@@ -22,7 +21,7 @@ impl StoryRuntime {
         if let Some(p) = self.bundle.persona(speaker).cloned() {
             for f in &p.knowledge {
                 if self.holds(&state, node, f.when.as_deref())? {
-                    facts.push(interpolate(&f.text, &state.variables));
+                    facts.push(Self::fill(&state, node, &f.text)?);
                 }
             }
         }
@@ -55,7 +54,7 @@ impl StoryRuntime {
                 .unwrap_or_default(),
             facts,
             state: state_text(&self.bundle.story.description, &feelings),
-            directive: interpolate(directive, &state.variables),
+            directive: Self::fill(&state, node, directive)?,
             history: memory.turns[start..].to_vec(),
         })
     }
@@ -95,7 +94,7 @@ impl StoryRuntime {
             speaker: speaker.to_owned(),
             prompt,
             params,
-            fallback: interpolate(fallback, &self.state.variables),
+            fallback: Self::fill(&self.state, node, fallback)?,
         })
     }
 }

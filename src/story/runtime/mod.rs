@@ -16,11 +16,12 @@ use std::sync::Arc;
 use crate::engine::chat::{ChatMessage, Role};
 use crate::engine::sampler::SamplingParams;
 
-use crate::story::expr::{Expr, interpolate};
+use crate::story::expr::{Expr, TextScope, render};
 use crate::story::load::StoryBundle;
 use crate::story::model::{Effect, Node, VarValue};
 use crate::story::save::{SaveError, SaveGame, content_hash};
-use crate::story::state::{StoryState, picked_key};
+use crate::story::state::StoryState;
+use crate::story::strings::option_ids;
 
 /// A story in progress.
 #[derive(Debug, Clone)]
@@ -202,7 +203,7 @@ impl StoryRuntime {
                     *v = v.saturating_add(*by);
                 }
                 Effect::Remember(npc, fact) => {
-                    let fact = interpolate(fact, &state.variables);
+                    let fact = Self::fill(state, node, fact)?;
                     let facts = &mut state.memories.entry(npc.clone()).or_default().facts;
                     if !facts.contains(&fact) {
                         facts.push(fact);
@@ -255,6 +256,19 @@ impl StoryRuntime {
         Err(RuntimeError::BranchLoop(id))
     }
 
+    /// Fills an authored text of `node` (variables, `{if}`, alternatives by its visits).
+    fn fill(state: &StoryState, node: &str, text: &str) -> Result<String, RuntimeError> {
+        let scope = TextScope {
+            vars: &state.variables,
+            visits: &state.visits,
+            node,
+        };
+        render(text, &scope).map_err(|error| RuntimeError::Expr {
+            node: node.to_owned(),
+            error,
+        })
+    }
+
     fn remember_turn(state: &mut StoryState, who: Option<&str>, role: Role, text: &str) {
         if let Some(w) = who {
             state
@@ -268,13 +282,14 @@ impl StoryRuntime {
     /// What the story needs now.
     pub fn beat(&mut self) -> Result<Beat, RuntimeError> {
         let id = self.state.node.clone();
-        let vars = &self.state.variables;
         let node = self.node(&id)?.clone();
+        let fill =
+            |rt: &Self, t: Option<String>| t.map(|t| Self::fill(&rt.state, &id, &t)).transpose();
         Ok(match node {
             Node::Line { speaker, text, .. } => Beat::Line {
+                text: Self::fill(&self.state, &id, &text)?,
                 node: id,
                 speaker,
-                text: interpolate(&text, vars),
             },
             Node::Generate {
                 speaker,
@@ -295,30 +310,32 @@ impl StoryRuntime {
                 let shown: Vec<ShownOption> = self
                     .open_options(&state, &id, &options)?
                     .into_iter()
-                    .map(|index| ShownOption {
-                        index,
-                        text: interpolate(&options[index].text, &state.variables),
+                    .map(|index| {
+                        Ok(ShownOption {
+                            index,
+                            text: Self::fill(&state, &id, &options[index].text)?,
+                        })
                     })
-                    .collect();
+                    .collect::<Result<_, RuntimeError>>()?;
                 if shown.is_empty() {
                     return Err(RuntimeError::NoOptionShown { node: id });
                 }
                 Beat::Choice {
+                    text: fill(self, text)?,
                     node: id,
                     speaker,
-                    text: text.map(|t| interpolate(&t, &state.variables)),
                     options: shown,
                 }
             }
             Node::FreeInput { speaker, text, .. } => Beat::FreeInput {
+                text: fill(self, text)?,
                 node: id,
                 speaker,
-                text: text.map(|t| interpolate(&t, vars)),
             },
             Node::Ending { title, text, .. } => Beat::Ended {
+                text: fill(self, text)?,
                 node: id,
                 title,
-                text: text.map(|t| interpolate(&t, vars)),
             },
             Node::Branch { .. } => return Err(RuntimeError::BranchLoop(id)),
         })
@@ -334,9 +351,10 @@ impl StoryRuntime {
         options: &[crate::story::model::ChoiceOption],
     ) -> Result<Vec<usize>, RuntimeError> {
         let mut open = Vec::new();
+        let ids = option_ids(id, options);
         for fallback in [false, true] {
             for (index, o) in options.iter().enumerate() {
-                let used = o.once && state.picked.contains(&picked_key(id, &o.text));
+                let used = o.once && state.picked.contains(&ids[index]);
                 if o.fallback == fallback && !used && self.holds(state, id, o.when.as_deref())? {
                     open.push(index);
                 }
@@ -369,7 +387,7 @@ impl StoryRuntime {
             return Err(self.wrong(&node, "advance"));
         };
         let mut s = self.state.clone();
-        let text = interpolate(text, &s.variables);
+        let text = Self::fill(&s, &s.node, text)?;
         Self::remember_turn(&mut s, speaker.as_deref(), Role::Assistant, &text);
         self.enter(&mut s, next)?;
         self.state = s;

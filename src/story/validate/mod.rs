@@ -98,16 +98,8 @@ impl Check<'_> {
         let ids = self.node_ids.get_or_init(|| {
             // One pass over every `id: "…"` after `nodes`.
             let mut ids: std::collections::HashMap<String, Vec<usize>> = Default::default();
-            let mut from = nodes;
-            while let Some(at) = self.src.find_field("id", from) {
-                let rest = self.src.text[at + 2..].trim_start();
-                let rest = rest.strip_prefix(':').unwrap_or(rest).trim_start();
-                if let Some(quoted) = rest.strip_prefix('"')
-                    && let Some(end) = quoted.find('"')
-                {
-                    ids.entry(quoted[..end].to_owned()).or_default().push(at);
-                }
-                from = at + 2;
+            for (id, at) in self.src.id_fields(nodes) {
+                ids.entry(id).or_default().push(at);
             }
             ids
         });

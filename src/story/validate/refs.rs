@@ -1,6 +1,6 @@
 //! Checks of references: speakers, variables, interpolations, conditions, effects, targets.
 
-use super::super::expr::{Expr, ExprError, Piece, parse_interpolation};
+use super::super::expr::{Expr, ExprError, conditions, parse_text, vars_read};
 use super::super::model::{Effect, Node, VarType};
 use super::{Check, PLAYER, suggest};
 
@@ -19,34 +19,46 @@ impl Check<'_> {
     }
 
     pub(super) fn check_text(&mut self, node: &str, text: &str) {
-        match parse_interpolation(text) {
-            Err(why) => self.error(
-                self.in_node(node, text),
-                format!("in text {text:?}: {why}"),
-                None,
-            ),
-            Ok(pieces) => {
-                for p in pieces {
-                    if let Piece::Var(v) = p
-                        && !self.env.contains_key(v)
-                    {
-                        let help = suggest(v, self.env.keys().map(String::as_str))
-                            .map(|s| format!("did you mean `{s}`?"))
-                            .or_else(|| Some("declare it in `variables`".into()));
-                        self.error(
-                            self.in_node(node, text),
-                            format!("`{{{v}}}` is not a declared variable"),
-                            help,
-                        );
-                    }
-                }
+        let pieces = match parse_text(text) {
+            Ok(p) => p,
+            Err(why) => {
+                return self.error(
+                    self.in_node(node, text),
+                    format!("in text {text:?}: {why}"),
+                    None,
+                );
             }
+        };
+        let mut read = Vec::new();
+        vars_read(&pieces, &mut read);
+        for v in read {
+            if !self.env.contains_key(&v) {
+                let help = suggest(&v, self.env.keys().map(String::as_str))
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .or_else(|| Some("declare it in `variables`".into()));
+                self.error(
+                    self.in_node(node, text),
+                    format!("`{{{v}}}` is not a declared variable"),
+                    help,
+                );
+            }
+        }
+        let mut conds = Vec::new();
+        conditions(&pieces, &mut conds);
+        for c in conds {
+            self.condition_in(node, &c, text);
         }
     }
 
     pub(super) fn check_condition(&mut self, node: &str, cond: &str) {
+        self.condition_in(node, cond, cond);
+    }
+
+    /// Checks `cond`, reporting at the string literal `located` (the condition itself, or the
+    /// text holding an `{if …}` block).
+    fn condition_in(&mut self, node: &str, cond: &str, located: &str) {
         if let Ok(expr) = Expr::parse(cond) {
-            self.check_nodes_asked(node, cond, &expr);
+            self.check_nodes_asked(node, located, &expr);
         }
         if let Err(e) = Expr::parse(cond).and_then(|e| e.check_condition(&self.env)) {
             let help = match &e {
@@ -57,7 +69,7 @@ impl Check<'_> {
                 }
                 _ => None,
             };
-            self.error(self.in_node(node, cond), format!("condition: {e}"), help);
+            self.error(self.in_node(node, located), format!("condition: {e}"), help);
         }
     }
 
