@@ -49,4 +49,4 @@ pub use strings::{
     AuthoredLine, StringsError, TITLE_ID, TranslatedLine, Translation, TranslationReport,
     authored_lines, check_translation, localize, option_ids, translation_path,
 };
-pub use validate::PLAYER;
+pub use validate::{MAX_STATES, PLAYER};

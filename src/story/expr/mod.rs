@@ -127,6 +127,18 @@ impl Expr {
         &self.source
     }
 
+    /// The story variables it reads (not counting `visits(..)` / `seen(..)`).
+    pub fn variables_read(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .tree
+            .iter_read_variable_identifiers()
+            .filter(|name| !name.starts_with(VISITS) && !name.starts_with(SEEN))
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// The node ids it asks about with `visits(..)` or `seen(..)`.
     pub fn nodes_asked(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self

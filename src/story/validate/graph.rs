@@ -36,6 +36,7 @@ impl Check<'_> {
                 }
             }
         }
+        self.reachable = reach.clone();
         // Which nodes can reach an ending (walk the edges backwards from every ending).
         let mut back: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
         for (i, out) in edges.iter().enumerate() {

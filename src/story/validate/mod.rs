@@ -3,7 +3,10 @@
 mod budget;
 mod graph;
 mod nodes;
+mod reach;
 mod refs;
+
+pub use reach::MAX_STATES;
 
 use std::collections::BTreeMap;
 
@@ -26,6 +29,8 @@ struct Check<'a> {
     ids: std::collections::HashSet<&'a str>,
     /// Each node id's `id:` field offsets in file order, found once on first use.
     node_ids: std::cell::OnceCell<std::collections::HashMap<String, Vec<usize>>>,
+    /// Which nodes the edges reach from the start, ignoring conditions (set by `graph`).
+    reachable: Vec<bool>,
 }
 
 fn is_identifier(name: &str) -> bool {
@@ -65,6 +70,7 @@ pub fn validate(
         out: Vec::new(),
         ids: story.nodes.iter().map(|n| n.id()).collect(),
         node_ids: std::cell::OnceCell::new(),
+        reachable: Vec::new(),
     };
     c.story_fields();
     c.personas();
@@ -72,6 +78,7 @@ pub fn validate(
     c.graph();
     c.branch_loops();
     c.budget(counter);
+    c.play_throughs();
     Diagnostics(c.out)
 }
 
