@@ -108,6 +108,15 @@ impl StoryBundle {
     /// Reads a story file, its cast's persona files (relative to the story) and validates all.
     pub fn load(path: &Path, counter: &dyn TokenCounter) -> Result<Self, Diagnostics> {
         let source = read_source(path).map_err(|d| Diagnostics(vec![d]))?;
+        Self::from_source(source, counter)
+    }
+
+    /// Parses a story's text (an editor's unsaved buffer, say), reads its cast's persona files
+    /// (relative to `source.path`) and validates all.
+    pub fn from_source(
+        source: SourceText,
+        counter: &dyn TokenCounter,
+    ) -> Result<Self, Diagnostics> {
         let story = parse_story(&source).map_err(|d| Diagnostics(vec![d]))?;
         let (cast, mut problems) = read_cast(&source, &story);
         if !problems.0.is_empty() {

@@ -6,6 +6,7 @@ mod check;
 mod drive;
 mod generate;
 mod inspect;
+mod lsp;
 mod make_model;
 mod play;
 mod strings;
@@ -47,6 +48,9 @@ enum Command {
     Play(play::PlayArgs),
     /// Play a story with scripted inputs and print the transcript.
     Transcript(play::TranscriptArgs),
+    /// A language server over stdio for story and persona files (for editors: findings while
+    /// typing, go to definition, completion).
+    Lsp,
     /// A story's lines for translators: export a table, import a translation.
     #[command(subcommand)]
     Strings(strings::Command),
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         Command::Play(a) => play::play(a, cli.threads),
         Command::Transcript(a) => play::transcript(a, cli.threads),
         Command::Strings(c) => strings::run(c),
+        Command::Lsp => lsp::run(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
