@@ -192,3 +192,60 @@ fn strings_round_trip_through_a_translation() {
     assert!(ok, "{err}");
     assert!(again.contains(",Zur Schmiede.\n"), "{again}");
 }
+
+#[test]
+fn a_generated_line_is_promoted_to_an_authored_one() {
+    let dir = common::temp_dir("cli-promote");
+    std::fs::create_dir_all(dir.join("personas")).unwrap();
+    for e in std::fs::read_dir("stories/personas").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join("personas").join(p.file_name().unwrap())).unwrap();
+    }
+    let story = dir.join("lantern.story.ron");
+    std::fs::copy(STORY, &story).unwrap();
+    let story = story.to_string_lossy().into_owned();
+    let before = std::fs::read_to_string(&story).unwrap();
+    // Refused, the file untouched: not a Generate node, and a line that would not check.
+    let (ok, _, err) = cli(&["strings", "promote", &story, "hub", "--text", "x"]);
+    assert!(!ok);
+    assert!(
+        err.contains("`hub` is a Choice node; only Generate nodes"),
+        "{err}"
+    );
+    let (ok, _, err) = cli(&[
+        "strings",
+        "promote",
+        &story,
+        "wren_plea",
+        "--text",
+        "Go, {gold}.",
+    ]);
+    assert!(!ok);
+    assert!(err.contains("`{gold}` is not a declared variable"), "{err}");
+    assert!(
+        err.contains("the promoted story would not check; not written"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&story).unwrap(), before);
+    // Promoted: a Line with the same id, speaker and next; the rest of the file as it was.
+    let line = "Bring it back before the moon is up, {player_name}.";
+    let (ok, out, err) = cli(&["strings", "promote", &story, "wren_plea", "--text", line]);
+    assert!(ok, "{err}");
+    assert!(out.contains("promoted `wren_plea`"), "{out}");
+    let after = std::fs::read_to_string(&story).unwrap();
+    assert!(!after.contains("Find it before moonrise"), "{after}");
+    let (head, _) = before
+        .split_once("        Generate(\n            id: \"wren_plea\"")
+        .unwrap();
+    assert!(after.starts_with(head));
+    let inputs = write(&dir, "road.inputs", "4\n");
+    let (ok, out, err) = cli(&["transcript", &story, "--inputs", &inputs]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("Elder Wren: Bring it back before the moon is up, traveller.\n"),
+        "{out}"
+    );
+    let (ok, table, _) = cli(&["strings", "export", &story]);
+    assert!(ok);
+    assert!(table.contains("\nwren_plea,wren,"), "{table}");
+}

@@ -9,6 +9,7 @@ mod expr;
 mod load;
 mod model;
 mod persona;
+mod promote;
 mod prompt;
 mod ron_hints;
 mod route;
@@ -35,6 +36,7 @@ pub use model::{
 pub use persona::{
     Fact, GenerationOverrides, Persona, Relationship, SampleLine, relationship_words,
 };
+pub use promote::{PromoteError, promote_generated};
 pub use prompt::{
     FittedPrompt, OPENING_TURN, PromptParts, PromptTooLong, fit, measure, state_text,
 };

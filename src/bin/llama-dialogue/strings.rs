@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use bevy_llama_dialogue::story::{
-    Estimate, StoryBundle, Translation, authored_lines, check_translation, translation_path,
+    Estimate, SourceText, StoryBundle, Translation, authored_lines, check_translation,
+    promote_generated, translation_path, write_atomic,
 };
 
 use crate::CliResult;
@@ -34,6 +35,18 @@ pub enum Command {
         #[arg(long)]
         locale: String,
     },
+    /// Turn a `Generate` node into an authored `Line` saying TEXT (a line the model wrote that
+    /// you want to keep), in place: same id, speaker, effects and `next`; the line id becomes
+    /// the node id. The file is checked before it is written.
+    Promote {
+        /// The story file.
+        story: PathBuf,
+        /// The `Generate` node.
+        node: String,
+        /// The line to keep.
+        #[arg(long)]
+        text: String,
+    },
 }
 
 fn bundle(story: &Path) -> Result<StoryBundle, Box<dyn std::error::Error>> {
@@ -45,6 +58,27 @@ fn bundle(story: &Path) -> Result<StoryBundle, Box<dyn std::error::Error>> {
 
 pub fn run(command: Command) -> CliResult {
     match command {
+        Command::Promote { story, node, text } => {
+            let b = bundle(&story)?;
+            let new = promote_generated(&b.source, &b.story, &node, &text)
+                .map_err(|e| format!("{}: {e}", story.display()))?;
+            // Never write a file that no longer checks.
+            StoryBundle::from_source(SourceText::new(&story, new.clone()), &Estimate).map_err(
+                |d| {
+                    eprint!("{d}");
+                    format!(
+                        "{}: the promoted story would not check; not written",
+                        story.display()
+                    )
+                },
+            )?;
+            write_atomic(&story, new.as_bytes())?;
+            println!(
+                "promoted `{node}` to an authored line (line id `{node}`) in {}",
+                story.display()
+            );
+            Ok(())
+        }
         Command::Export { story, locale, out } => {
             let b = bundle(&story)?;
             let existing = match &locale {
