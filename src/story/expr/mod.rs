@@ -14,7 +14,7 @@ mod text;
 pub use prepass::{MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_OPERATORS};
 use prepass::{SEEN, VISITS, limits, visit_calls};
 pub use render::{TextScope, interpolate, render};
-pub use text::{MAX_TEXT_DEPTH, conditions, parse_text, vars_read};
+pub use text::{MAX_TEXT_DEPTH, check_text, conditions, parse_text, vars_read};
 
 /// An expression over story variables (`trust >= 2 && has_key`), parsed once.
 #[derive(Debug, Clone)]

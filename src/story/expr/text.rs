@@ -290,6 +290,25 @@ pub fn conditions(pieces: &[Piece], out: &mut Vec<String>) {
     }
 }
 
+/// Whether a text reads as authored text must: blocks parse, every variable is declared, every
+/// `{if}` condition type-checks. The error says what is wrong, in words.
+pub fn check_text(text: &str, env: &super::TypeEnv) -> Result<(), String> {
+    let pieces = parse_text(text)?;
+    let mut read = Vec::new();
+    vars_read(&pieces, &mut read);
+    if let Some(v) = read.iter().find(|v| !env.contains_key(*v)) {
+        return Err(format!("`{{{v}}}` is not a declared variable"));
+    }
+    let mut conds = Vec::new();
+    conditions(&pieces, &mut conds);
+    for c in conds {
+        super::Expr::parse(&c)
+            .and_then(|e| e.check_condition(env))
+            .map_err(|e| format!("condition: {e}"))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ pub use table::{StringsError, TranslatedLine, Translation, translation_path};
 
 use std::collections::BTreeMap;
 
-use super::expr::{Expr, conditions, parse_text, vars_read};
+use super::expr::check_text;
 use super::model::{ChoiceOption, Node, Story, VarType};
 
 /// One authored text and where it belongs.
@@ -205,23 +205,4 @@ pub struct TranslationReport {
     pub warnings: Vec<String>,
     /// Ids with no translation (their authored text is used).
     pub untranslated: Vec<String>,
-}
-
-/// A translated text must read like an authored one: blocks parse, variables are declared,
-/// conditions type-check.
-fn check_text(text: &str, env: &BTreeMap<String, VarType>) -> Result<(), String> {
-    let pieces = parse_text(text)?;
-    let mut read = Vec::new();
-    vars_read(&pieces, &mut read);
-    if let Some(v) = read.iter().find(|v| !env.contains_key(*v)) {
-        return Err(format!("`{{{v}}}` is not a declared variable"));
-    }
-    let mut conds = Vec::new();
-    conditions(&pieces, &mut conds);
-    for c in conds {
-        Expr::parse(&c)
-            .and_then(|e| e.check_condition(env))
-            .map_err(|e| format!("condition: {e}"))?;
-    }
-    Ok(())
 }

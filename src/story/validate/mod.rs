@@ -189,6 +189,17 @@ impl Check<'_> {
             }
             let knowledge = psrc.find_field("knowledge", 0).unwrap_or(0);
             for fact in &p.knowledge {
+                // Facts are authored text too: `{variable}` and inline blocks of this story.
+                if let Err(why) = super::expr::check_text(&fact.text, &self.env) {
+                    let at = psrc
+                        .find_literal(&fact.text, knowledge)
+                        .unwrap_or(knowledge);
+                    self.out.push(Diagnostic::error(
+                        &psrc.path,
+                        psrc.location(at),
+                        format!("fact {:?}: {why} in story `{}`", fact.text, self.story.id),
+                    ));
+                }
                 let Some(when) = &fact.when else { continue };
                 let problem = Expr::parse(when).and_then(|e| e.check_condition(&self.env));
                 if let Err(e) = problem {
