@@ -24,6 +24,20 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// A copy of the bundled story and its personas (no translation) in a fresh folder: the folder
+/// and the story's path.
+fn story_copy(tag: &str) -> (std::path::PathBuf, String) {
+    let dir = common::temp_dir(tag);
+    std::fs::create_dir_all(dir.join("personas")).unwrap();
+    for e in std::fs::read_dir("stories/personas").unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, dir.join("personas").join(p.file_name().unwrap())).unwrap();
+    }
+    let story = dir.join("lantern.story.ron");
+    std::fs::copy(STORY, &story).unwrap();
+    (dir, story.to_string_lossy().into_owned())
+}
+
 #[test]
 fn saves_while_playing_and_carries_on_from_them() {
     let dir = common::temp_dir("cli-saves");
@@ -125,16 +139,8 @@ fn coverage_lists_what_no_input_reached_with_positions() {
 
 #[test]
 fn strings_round_trip_through_a_translation() {
-    let dir = common::temp_dir("cli-strings");
     // A copy of the story with no translation next to it.
-    std::fs::create_dir_all(dir.join("personas")).unwrap();
-    for e in std::fs::read_dir("stories/personas").unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.join("personas").join(p.file_name().unwrap())).unwrap();
-    }
-    let story = dir.join("lantern.story.ron");
-    std::fs::copy(STORY, &story).unwrap();
-    let story = story.to_string_lossy().into_owned();
+    let (dir, story) = story_copy("cli-strings");
     let table = dir.join("lines.csv").to_string_lossy().into_owned();
     let (ok, _, err) = cli(&["strings", "export", &story, "--out", &table]);
     assert!(ok, "{err}");
@@ -195,15 +201,7 @@ fn strings_round_trip_through_a_translation() {
 
 #[test]
 fn a_generated_line_is_promoted_to_an_authored_one() {
-    let dir = common::temp_dir("cli-promote");
-    std::fs::create_dir_all(dir.join("personas")).unwrap();
-    for e in std::fs::read_dir("stories/personas").unwrap() {
-        let p = e.unwrap().path();
-        std::fs::copy(&p, dir.join("personas").join(p.file_name().unwrap())).unwrap();
-    }
-    let story = dir.join("lantern.story.ron");
-    std::fs::copy(STORY, &story).unwrap();
-    let story = story.to_string_lossy().into_owned();
+    let (dir, story) = story_copy("cli-promote");
     let before = std::fs::read_to_string(&story).unwrap();
     // Refused, the file untouched: not a Generate node, and a line that would not check.
     let (ok, _, err) = cli(&["strings", "promote", &story, "hub", "--text", "x"]);

@@ -16,8 +16,9 @@ use bevy_llama_dialogue::story::{
 use crate::CliResult;
 use crate::drive::{self, Driver, Outcome};
 
+/// What `play` and `transcript` share: the story and how it is played.
 #[derive(clap::Args)]
-pub struct PlayArgs {
+pub struct StoryArgs {
     /// The story file.
     story: PathBuf,
     /// A GGUF model to write the generated lines (default: the authored fallback lines).
@@ -33,6 +34,12 @@ pub struct PlayArgs {
     /// Start from this save instead of the story's start.
     #[arg(long)]
     load: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct PlayArgs {
+    #[command(flatten)]
+    story: StoryArgs,
     /// Save here at exit, and on `:save` (`:save FILE` writes elsewhere).
     #[arg(long)]
     save: Option<PathBuf>,
@@ -40,32 +47,19 @@ pub struct PlayArgs {
 
 #[derive(clap::Args)]
 pub struct TranscriptArgs {
-    /// The story file.
-    story: PathBuf,
+    #[command(flatten)]
+    story: StoryArgs,
     /// Inputs, one per line: a choice number, free text, or `:save [FILE]` / `:quit`. `#`
     /// starts a comment line. Give it several times for several play-throughs, each from the
     /// start (or from `--load`).
     #[arg(long, required = true)]
     inputs: Vec<PathBuf>,
-    /// Play in this language: the story's `<story>.<locale>.strings.csv` translation (made
-    /// with `strings import`); untranslated lines keep the authored text.
-    #[arg(long)]
-    locale: Option<String>,
-    /// Start from this save instead of the story's start.
-    #[arg(long)]
-    load: Option<PathBuf>,
     /// Save the last play-through here at its end.
     #[arg(long)]
     save: Option<PathBuf>,
     /// After the transcripts, list the nodes the inputs reached and those they never did.
     #[arg(long)]
     coverage: bool,
-    /// A GGUF model to write the generated lines (default: the authored fallback lines).
-    #[arg(long, short)]
-    model: Option<PathBuf>,
-    /// Sampling seed.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
 }
 
 fn load_bundle(
@@ -146,9 +140,10 @@ fn session(
 }
 
 pub fn play(args: PlayArgs, threads: Option<usize>) -> CliResult {
-    let bundle = load_bundle(&args.story, args.locale.as_deref())?;
-    let rt = runtime(&bundle, args.load.as_deref())?;
-    let mut s = session(rt, args.model.as_deref(), args.seed, threads)?;
+    let a = &args.story;
+    let bundle = load_bundle(&a.story, a.locale.as_deref())?;
+    let rt = runtime(&bundle, a.load.as_deref())?;
+    let mut s = session(rt, a.model.as_deref(), a.seed, threads)?;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut input = || {
@@ -174,7 +169,8 @@ pub fn play(args: PlayArgs, threads: Option<usize>) -> CliResult {
 }
 
 pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
-    let bundle = load_bundle(&args.story, args.locale.as_deref())?;
+    let a = &args.story;
+    let bundle = load_bundle(&a.story, a.locale.as_deref())?;
     let mut s: Option<Session> = None;
     let mut reached = BTreeSet::new();
     let mut stdout = std::io::stdout();
@@ -187,14 +183,14 @@ pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
             .map(str::to_owned)
             .collect::<Vec<_>>()
             .into_iter();
-        let rt = runtime(&bundle, args.load.as_deref())?;
+        let rt = runtime(&bundle, a.load.as_deref())?;
         // One backend (one model load) for every play-through.
         let session = match s.take() {
             Some(mut old) => {
                 old.runtime = rt;
                 old
             }
-            None => session(rt, args.model.as_deref(), args.seed, threads)?,
+            None => session(rt, a.model.as_deref(), a.seed, threads)?,
         };
         let s = s.insert(session);
         if args.inputs.len() > 1 {

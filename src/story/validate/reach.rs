@@ -64,22 +64,27 @@ struct Explorer<'a> {
 }
 
 impl<'a> Explorer<'a> {
+    /// The parsed expression (parsed once), and whether it reads typed text in `st`.
+    fn expr(&mut self, st: &State, source: &'a str) -> Result<(&Expr, bool), String> {
+        let expr = self
+            .exprs
+            .entry(source)
+            .or_insert_with(|| Expr::parse(source).ok())
+            .as_ref()
+            .ok_or_else(|| format!("`{source}` does not parse"))?;
+        let typed = expr
+            .variables_read()
+            .iter()
+            .any(|v| st.unknown.contains(*v));
+        Ok((expr, typed))
+    }
+
     fn holds(&mut self, st: &State, cond: Option<&'a str>) -> Result<Holds, String> {
         let Some(cond) = cond else {
             return Ok(Holds::Yes);
         };
-        let expr = self
-            .exprs
-            .entry(cond)
-            .or_insert_with(|| Expr::parse(cond).ok());
-        let Some(expr) = expr else {
-            return Err(format!("`{cond}` does not parse"));
-        };
-        if expr
-            .variables_read()
-            .iter()
-            .any(|v| st.unknown.contains(*v))
-        {
+        let (expr, typed) = self.expr(st, cond)?;
+        if typed {
             return Ok(Holds::Maybe);
         }
         match expr.holds_in(&st.vars, &st.visits) {
@@ -93,18 +98,8 @@ impl<'a> Explorer<'a> {
         for e in effects {
             match e {
                 Effect::Set(var, source) => {
-                    let expr = self
-                        .exprs
-                        .entry(source)
-                        .or_insert_with(|| Expr::parse(source).ok());
-                    let Some(expr) = expr else {
-                        return Err(format!("`{source}` does not parse"));
-                    };
-                    if expr
-                        .variables_read()
-                        .iter()
-                        .any(|v| st.unknown.contains(*v))
-                    {
+                    let (expr, typed) = self.expr(st, source)?;
+                    if typed {
                         st.unknown.insert(var.clone());
                         continue;
                     }
