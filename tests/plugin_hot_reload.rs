@@ -156,3 +156,56 @@ fn story_edits_reload_keeping_the_players_place() {
     assert_eq!(log(&app).count("Choices"), 2);
     assert_eq!(log(&app).count("Input"), 0);
 }
+
+/// The story's translation is part of the story asset: editing the table reloads the story in
+/// the new wording, and a broken table is refused like a broken story.
+#[test]
+fn translation_edits_reload_the_story() {
+    let dir = common::temp_dir("hot-reload-locale");
+    copy_stories(&dir);
+    let table = dir.join("lantern.fr.strings.csv");
+    std::fs::copy("stories/lantern.fr.strings.csv", &table).unwrap();
+    let mut app = app(
+        LlamaDialoguePlugin {
+            stories_dir: dir.clone(),
+            story: Some("stories://lantern.story.ron".into()),
+            locale: Some("fr".into()),
+            ..default()
+        },
+        true,
+    );
+    app.init_resource::<Failures>();
+    app.add_systems(
+        Update,
+        |mut s: MessageReader<AssetLoadFailedEvent<StoryAsset>>, mut f: ResMut<Failures>| {
+            f.0.extend(s.read().map(|e| e.error.to_string()));
+        },
+    );
+    let title = |a: &App| {
+        a.world()
+            .resource::<DialogueStory>()
+            .runtime()
+            .map(|rt| rt.bundle().story.title.clone())
+    };
+    assert!(run_until(&mut app, |a| title(a).as_deref()
+        == Some("La Lanterne de Millbrook")));
+    let good = std::fs::read_to_string(&table).unwrap();
+    save(
+        &table,
+        good.replace(",La Lanterne de Millbrook\n", ",La Lanterne perdue\n"),
+    );
+    assert!(run_until(&mut app, |a| title(a).as_deref()
+        == Some("La Lanterne perdue")));
+    // A translated line with an undeclared variable: refused, the last good wording stays.
+    save(
+        &table,
+        good.replace(",La Lanterne de Millbrook\n", ",{or}\n"),
+    );
+    let want = "lantern.fr.strings.csv:2: `story:title`: `{or}` is not a declared variable";
+    assert!(
+        run_until(&mut app, |a| failed_with(a, want)),
+        "{:?}",
+        app.world().resource::<Failures>().0
+    );
+    assert_eq!(title(&app).as_deref(), Some("La Lanterne perdue"));
+}
