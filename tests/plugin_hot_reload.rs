@@ -24,10 +24,17 @@ fn copy_stories(dir: &Path) {
 }
 
 fn watched_app(dir: &Path) -> App {
+    watched_app_in(dir, None)
+}
+
+/// A watched app running the lantern story from `dir`, in `locale` if given, recording failed
+/// loads in `Failures`.
+fn watched_app_in(dir: &Path, locale: Option<&str>) -> App {
     let mut app = app(
         LlamaDialoguePlugin {
             stories_dir: dir.to_owned(),
             story: Some("stories://lantern.story.ron".into()),
+            locale: locale.map(str::to_owned),
             ..default()
         },
         true,
@@ -165,22 +172,7 @@ fn translation_edits_reload_the_story() {
     copy_stories(&dir);
     let table = dir.join("lantern.fr.strings.csv");
     std::fs::copy("stories/lantern.fr.strings.csv", &table).unwrap();
-    let mut app = app(
-        LlamaDialoguePlugin {
-            stories_dir: dir.clone(),
-            story: Some("stories://lantern.story.ron".into()),
-            locale: Some("fr".into()),
-            ..default()
-        },
-        true,
-    );
-    app.init_resource::<Failures>();
-    app.add_systems(
-        Update,
-        |mut s: MessageReader<AssetLoadFailedEvent<StoryAsset>>, mut f: ResMut<Failures>| {
-            f.0.extend(s.read().map(|e| e.error.to_string()));
-        },
-    );
+    let mut app = watched_app_in(&dir, Some("fr"));
     let title = |a: &App| {
         a.world()
             .resource::<DialogueStory>()
