@@ -33,14 +33,14 @@ fn despawning_the_speaker_cancels_its_line() {
         .collect();
     assert_eq!(after.len(), 1, "{after:#?}");
     assert!(after[0].starts_with("Finished: ") && after[0].len() > "Finished: ".len() + 10);
-    let story = app.world().resource::<DialogueStory>();
-    assert_eq!(story.partner(), None);
+    let now = story(&mut app);
+    assert_eq!(now.partner(), None);
     assert_eq!(
-        story.wait(),
+        now.wait(),
         StoryWait::Idle,
         "the line will be asked again"
     );
-    assert_eq!(story.state().unwrap().node, "wren_plea");
+    assert_eq!(now.state().unwrap().node, "wren_plea");
 }
 
 #[test]
@@ -68,7 +68,7 @@ fn walking_away_cancels_and_talking_again_resumes() {
         .starts_with("Finished")
         && a.world().resource::<DialogueBackendRes>().in_flight() == 0)));
     assert_eq!(
-        app.world().resource::<DialogueStory>().wait(),
+        story(&mut app).wait(),
         StoryWait::Idle
     );
     // Back, and talk again: the line is generated anew and the story reaches the hub.
@@ -80,10 +80,10 @@ fn walking_away_cancels_and_talking_again_resumes() {
     app.update(); // global transforms follow in PostUpdate
     send(&mut app, TalkTo { npc: wren });
     let ok = run_until(&mut app, |a| log(a).count("Choices") == 1);
+    let wait = story(&mut app).wait();
     assert!(
         ok,
-        "{:#?} wait={:?}",
+        "{:#?} wait={wait:?}",
         log(&app).0.iter().rev().take(12).collect::<Vec<_>>(),
-        app.world().resource::<DialogueStory>().wait()
     );
 }

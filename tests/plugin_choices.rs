@@ -31,7 +31,7 @@ fn picking_a_choice_moves_the_story_to_the_chosen_npc() {
     );
     app.update();
     assert_eq!(
-        app.world().resource::<DialogueStory>().wait(),
+        story(&mut app).wait(),
         StoryWait::Choice
     );
     // Each gets its own error: the wrong NPC, then the option out of range.
@@ -66,9 +66,9 @@ fn picking_a_choice_moves_the_story_to_the_chosen_npc() {
             .kinds_for(mara)
             .contains(&"Finished: Mind the flour. You're the one Wren sent?".to_string())
     );
-    let story = app.world().resource::<DialogueStory>();
-    assert_eq!(story.partner(), Some(mara));
-    assert_eq!(story.state().unwrap().node, "mara_talk");
+    let now = story(&mut app);
+    assert_eq!(now.partner(), Some(mara));
+    assert_eq!(now.state().unwrap().node, "mara_talk");
     // Story events go to the node's speaker: Mara's nodes on Mara, not on Wren.
     let on_mara = log(&app).kinds_for(mara);
     assert!(

@@ -31,8 +31,8 @@ fn typed_text_takes_the_matching_edge() {
         },
     );
     assert!(run_until(&mut app, |a| log(a).count("Choices") == 2));
-    let story = app.world().resource::<DialogueStory>();
-    let state = story.state().unwrap();
+    let now = story(&mut app);
+    let state = now.state().unwrap();
     assert_eq!(state.variables["trust_mara"], VarValue::Int(1));
     assert_eq!(state.node, "mara_confides");
     assert!(log(&app).0.iter().any(|(_, k)| k == "Node: mara_warm"));

@@ -127,8 +127,7 @@ fn story_edits_reload_keeping_the_players_place() {
     let seen = run_until(&mut app, |a| failed_with(a, want));
     assert!(seen, "{:?}", app.world().resource::<Failures>().0);
     assert_eq!(
-        app.world()
-            .resource::<DialogueStory>()
+        story(&mut app)
             .state()
             .unwrap()
             .node,
@@ -140,13 +139,11 @@ fn story_edits_reload_keeping_the_players_place() {
         good.replace("Visit the mill, where Mara works.", "Walk to the mill."),
     );
     assert!(run_until(&mut app, |a| {
-        a.world()
-            .resource::<DialogueStory>()
+        story(a)
             .runtime()
             .is_some_and(|rt| rt.bundle().source.text.contains("Walk to the mill."))
     }));
-    let story = app.world().resource::<DialogueStory>();
-    assert_eq!(story.state().unwrap().node, "hub");
+    assert_eq!(story(&mut app).state().unwrap().node, "hub");
     assert!(run_until(&mut app, |a| log(a).count("Choices") == 2));
     assert!(
         log(&app)
@@ -173,9 +170,8 @@ fn translation_edits_reload_the_story() {
     let table = dir.join("lantern.fr.strings.csv");
     std::fs::copy("stories/lantern.fr.strings.csv", &table).unwrap();
     let mut app = watched_app_in(&dir, Some("fr"));
-    let title = |a: &App| {
-        a.world()
-            .resource::<DialogueStory>()
+    let title = |a: &mut App| {
+        story(a)
             .runtime()
             .map(|rt| rt.bundle().story.title.clone())
     };
@@ -199,5 +195,5 @@ fn translation_edits_reload_the_story() {
         "{:?}",
         app.world().resource::<Failures>().0
     );
-    assert_eq!(title(&app).as_deref(), Some("La Lanterne perdue"));
+    assert_eq!(title(&mut app).as_deref(), Some("La Lanterne perdue"));
 }

@@ -97,7 +97,7 @@ fn messages_that_cannot_be_served_say_why() {
     let (_, last) = errors(&app).pop().unwrap();
     assert!(last.contains("option 99 was not presented"), "{last}");
     assert_eq!(
-        app.world().resource::<DialogueStory>().wait(),
+        story(&mut app).wait(),
         StoryWait::Choice,
         "the story still waits for a valid pick"
     );

@@ -26,7 +26,7 @@ fn save_then_load_restores_the_place_in_the_story() {
     assert!(run_until(&mut app, |a| log(a).count("Choices") == 1));
     let dir = common::temp_dir("plugin-save");
     let path = dir.join("slot.ron");
-    send(&mut app, SaveStory { path: path.clone() });
+    send(&mut app, SaveStory::new(path.clone()));
     app.update();
     // Move on: to the mill.
     send(
@@ -38,19 +38,18 @@ fn save_then_load_restores_the_place_in_the_story() {
     );
     assert!(run_until(&mut app, |a| log(a).count("Input") == 1));
     assert_eq!(
-        app.world()
-            .resource::<DialogueStory>()
+        story(&mut app)
             .state()
             .unwrap()
             .node,
         "mara_talk"
     );
     // Load: back at the hub; talking to Wren presents the hub again.
-    send(&mut app, LoadStory { path: path.clone() });
+    send(&mut app, LoadStory::new(path.clone()));
     app.update();
-    let story = app.world().resource::<DialogueStory>();
-    assert_eq!(story.state().unwrap().node, "hub");
-    assert_eq!(story.wait(), StoryWait::Idle);
+    let now = story(&mut app);
+    assert_eq!(now.state().unwrap().node, "hub");
+    assert_eq!(now.wait(), StoryWait::Idle);
     // Mara's free-text prompt belonged to the replaced state: withdrawn, on her.
     assert_eq!(log(&app).kinds_for(mara).last().unwrap(), "Withdrawn");
     assert_eq!(log(&app).count("Withdrawn"), 1);
@@ -59,9 +58,7 @@ fn save_then_load_restores_the_place_in_the_story() {
     // A missing file is an error message, and the state is kept.
     send(
         &mut app,
-        LoadStory {
-            path: dir.join("missing.ron"),
-        },
+        LoadStory::new(dir.join("missing.ron")),
     );
     app.update();
     let outcomes = &app.world().resource::<Outcomes>().0;
@@ -76,8 +73,7 @@ fn save_then_load_restores_the_place_in_the_story() {
             .contains("missing.ron")
     );
     assert_eq!(
-        app.world()
-            .resource::<DialogueStory>()
+        story(&mut app)
             .state()
             .unwrap()
             .node,

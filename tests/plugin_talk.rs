@@ -72,7 +72,7 @@ fn talking_streams_lines_in_order_on_the_speaker() {
     assert_eq!(buffer.text, want);
     assert!(!buffer.speaking && !buffer.generated);
     assert_eq!(
-        app.world().resource::<DialogueStory>().wait(),
+        story(&mut app).wait(),
         StoryWait::Choice
     );
 }

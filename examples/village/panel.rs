@@ -126,7 +126,7 @@ fn dialogue_panel(
     mut contexts: EguiContexts,
     mut c: ResMut<Conversation>,
     mut focus: ResMut<UiFocus>,
-    story: Res<DialogueStory>,
+    stories: Query<&DialogueStory, With<PlayerStory>>,
     backend: Res<DialogueBackendRes>,
     stats: Res<DialogueStats>,
     buffers: Query<(&SpeechBuffer, &NpcLabel)>,
@@ -134,6 +134,8 @@ fn dialogue_panel(
     mut said: MessageWriter<PlayerSaid>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
+    let story = stories.single().ok();
+    let state = story.and_then(|s| s.state());
     focus.0 = ctx.egui_wants_keyboard_input();
     let mut viewport = egui::Ui::new(
         ctx.clone(),
@@ -190,7 +192,7 @@ fn dialogue_panel(
         }
         ui.separator();
         egui::CollapsingHeader::new("Journal").default_open(true).show(ui, |ui| {
-            if let Some(state) = story.state() {
+            if let Some(state) = state {
                 let v = |k: &str| state.variables.get(k).map(ToString::to_string).unwrap_or_default();
                 ui.label(format!("Clues found: {}", v("clues")));
                 ui.label(format!("Mara's trust: {}   Tobin's trust: {}", v("trust_mara"), v("trust_tobin")));
@@ -217,13 +219,13 @@ fn dialogue_panel(
                 "queue: {}   prefix-cache hits: {}/{} lines",
                 stats.queue, stats.cache_hits, stats.lines
             ));
-            if let Some(state) = story.state() {
+            if let Some(state) = state {
                 ui.label(format!("node: {}", state.node));
                 for (k, v) in &state.variables {
                     ui.label(format!("  {k} = {v}"));
                 }
             }
-            if let Some(p) = &story.last_prompt {
+            if let Some(p) = story.and_then(|s| s.last_prompt.as_ref()) {
                 egui::CollapsingHeader::new("last prompt").show(ui, |ui| {
                     ui.label(egui::RichText::new(&p.system).small());
                     for t in &p.turns {

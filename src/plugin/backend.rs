@@ -1,19 +1,22 @@
-//! The backend as a resource, and the switch to authored lines when the model cannot run.
+//! The backend as a resource, each NPC's requests as its [`Speaking`] component, and the switch
+//! to authored lines when the model cannot run.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use bevy::prelude::*;
 
 use crate::engine::backend::{
-    BackendKind, BackendStatus, DialogueBackend, RequestId, Scripted, SubmitError,
+    BackendKind, BackendRequest, BackendStatus, DialogueBackend, Replies, Reply, RequestId,
+    Scripted, SubmitError,
 };
 
 /// What an in-flight request is for.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Purpose {
-    /// A generated line of the running story.
+    /// A generated line of a story.
     StoryLine {
+        /// The story's entity.
+        story: Entity,
         /// Spoken if the model fails.
         fallback: String,
     },
@@ -31,8 +34,10 @@ pub(crate) enum Purpose {
         /// Spoken if the model fails.
         fallback: String,
     },
-    /// Scoring the player's free text against the story's edges.
+    /// Scoring the player's free text against a story's edges.
     Route {
+        /// The story's entity.
+        story: Entity,
         /// What the player typed.
         text: String,
     },
@@ -40,14 +45,23 @@ pub(crate) enum Purpose {
     Warm,
 }
 
-/// One request the plugin waits on.
-#[derive(Debug, Clone)]
-pub(crate) struct Pending {
+/// One request an NPC waits on, with its own reply (dropping it cancels the request).
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub reply: Reply,
     pub npc: Entity,
     pub purpose: Purpose,
+    /// The text streamed so far.
     pub text: String,
     /// For a line: who speaks, and whether `LineStarted` was sent (at its first words).
     pub line: Option<LineInfo>,
+}
+
+impl InFlight {
+    /// The request's id.
+    pub fn id(&self) -> RequestId {
+        self.reply.id()
+    }
 }
 
 /// The line a request speaks.
@@ -57,17 +71,48 @@ pub(crate) struct LineInfo {
     pub started: bool,
 }
 
-/// The dialogue backend the plugin talks to, and the requests in flight.
+/// The requests an NPC waits on (its lines, the routing of what the player said to it, the
+/// warm-up of its persona), each holding its own reply from the backend. They live and die
+/// with the NPC: despawning it drops them, which cancels them, so nothing is ever delivered to
+/// an entity that is gone. Every `Npc` has one.
+#[derive(Component, Debug, Default)]
+pub struct Speaking {
+    pub(crate) requests: Vec<InFlight>,
+}
+
+impl Speaking {
+    /// Whether a line of this NPC is queued or streaming.
+    pub fn is_speaking(&self) -> bool {
+        self.requests.iter().any(|r| r.line.is_some())
+    }
+
+    /// Requests in flight for this NPC (lines, routing, warm-up).
+    pub fn in_flight(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// Whether request `id` is one of this NPC's.
+    pub fn has(&self, id: RequestId) -> bool {
+        self.requests.iter().any(|r| r.id() == id)
+    }
+
+    /// Cancels every request of this NPC (lines end with `LineFinished { cancelled: true }`).
+    pub(crate) fn cancel_all(&self) {
+        for r in &self.requests {
+            r.reply.cancel();
+        }
+    }
+}
+
+/// The dialogue backend the plugin talks to.
 ///
 /// Held in a `Mutex` only so the resource is `Sync`; systems reach it through `ResMut` and
 /// `Mutex::get_mut`, which never locks.
 #[derive(Resource)]
 pub struct DialogueBackendRes {
-    inner: Mutex<Box<dyn DialogueBackend>>,
+    inner: Mutex<Replies>,
     kind: BackendKind,
     label: String,
-    next_id: RequestId,
-    pub(crate) pending: HashMap<RequestId, Pending>,
     /// Why the plugin fell back to authored lines, if it did.
     fallback_reason: Option<String>,
 }
@@ -78,9 +123,7 @@ impl DialogueBackendRes {
         Self {
             kind: backend.kind(),
             label: backend.label(),
-            inner: Mutex::new(backend),
-            next_id: 1,
-            pending: HashMap::new(),
+            inner: Mutex::new(Replies::new(backend)),
             fallback_reason: None,
         }
     }
@@ -100,22 +143,27 @@ impl DialogueBackendRes {
         self.fallback_reason.as_deref()
     }
 
-    /// Requests in flight (queued or running).
+    /// Requests in flight (queued or running, until their last event has been received).
     pub fn in_flight(&self) -> usize {
-        self.pending.len()
-    }
-
-    pub(crate) fn backend(&mut self) -> &mut dyn DialogueBackend {
-        match self.inner.get_mut() {
-            Ok(b) => b.as_mut(),
-            Err(poisoned) => poisoned.into_inner().as_mut(),
+        match self.inner.lock() {
+            Ok(r) => r.in_flight(),
+            Err(poisoned) => poisoned.into_inner().in_flight(),
         }
     }
 
+    pub(crate) fn replies(&mut self) -> &mut Replies {
+        match self.inner.get_mut() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    pub(crate) fn backend(&mut self) -> &mut dyn DialogueBackend {
+        self.replies().backend()
+    }
+
     pub(crate) fn next_id(&mut self) -> RequestId {
-        let id = self.next_id;
-        self.next_id += 1;
-        id
+        self.replies().next_id()
     }
 
     /// Whether lines come from a model.
@@ -123,53 +171,33 @@ impl DialogueBackendRes {
         self.kind != BackendKind::Scripted
     }
 
-    /// Submits a request, remembering what it is for.
+    /// Submits a request for `npc`; the caller puts what comes back in the NPC's
+    /// [`Speaking`]. `speaker`: the request speaks a line of this cast member (its
+    /// `LineStarted` is still due).
     pub(crate) fn submit(
         &mut self,
-        request: crate::engine::backend::BackendRequest,
+        request: BackendRequest,
         npc: Entity,
         purpose: Purpose,
-    ) -> Result<RequestId, SubmitError> {
-        let id = request.id().unwrap_or(0);
-        self.backend().submit(request)?;
-        self.pending.insert(
-            id,
-            Pending {
-                npc,
-                purpose,
-                text: String::new(),
-                line: None,
-            },
-        );
-        Ok(id)
-    }
-
-    /// Marks request `id` as speaking a line of `speaker` (its `LineStarted` is still due).
-    pub(crate) fn mark_line(&mut self, id: RequestId, speaker: Option<String>) {
-        if let Some(p) = self.pending.get_mut(&id) {
-            p.line = Some(LineInfo {
+        line: Option<Option<String>>,
+    ) -> Result<InFlight, SubmitError> {
+        let reply = self.replies().submit(request)?;
+        Ok(InFlight {
+            reply,
+            npc,
+            purpose,
+            text: String::new(),
+            line: line.map(|speaker| LineInfo {
                 speaker,
                 started: false,
-            });
-        }
-    }
-
-    /// Cancels every request of `npc`.
-    pub(crate) fn cancel_npc(&mut self, npc: Entity) {
-        let ids: Vec<RequestId> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.npc == npc)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in ids {
-            self.backend().cancel(id);
-        }
+            }),
+        })
     }
 
     /// Checks the backend; when a model failed to load or stopped, switches to authored lines
-    /// (once) and returns the reason and the requests that will never be answered.
-    pub(crate) fn check_failed(&mut self) -> Option<(String, Vec<(RequestId, Pending)>)> {
+    /// (once) and returns the reason. The requests in flight will never be answered: the
+    /// caller fails them.
+    pub(crate) fn check_failed(&mut self) -> Option<String> {
         if self.kind == BackendKind::Scripted {
             return None;
         }
@@ -178,15 +206,19 @@ impl DialogueBackendRes {
             BackendStatus::Stopped => "the model worker stopped".into(),
             BackendStatus::Loading | BackendStatus::Ready => return None,
         };
-        let lost: Vec<(RequestId, Pending)> = self.pending.drain().collect();
-        let old = std::mem::replace(
-            self.inner.get_mut().unwrap_or_else(|p| p.into_inner()),
-            Box::new(Scripted::new()),
-        );
+        let old = self.replies().replace(Box::new(Scripted::new()));
         drop(old);
         self.kind = BackendKind::Scripted;
         self.label = format!("scripted (model failed: {reason})");
         self.fallback_reason = Some(reason.clone());
-        Some((reason, lost))
+        Some(reason)
     }
+}
+
+/// Gives `npc` a request that was accepted, or says it could not (the entity is gone).
+pub(crate) fn hold(speaking: &mut Query<&mut Speaking>, npc: Entity, request: InFlight) {
+    if let Ok(mut s) = speaking.get_mut(npc) {
+        s.requests.push(request);
+    }
+    // Otherwise the request is dropped here, which cancels it.
 }

@@ -3,13 +3,13 @@
 
 use bevy::prelude::*;
 
-use super::backend::{DialogueBackendRes, Purpose};
+use super::backend::{DialogueBackendRes, Purpose, Speaking, hold};
 use super::components::SpeechBuffer;
 use super::events::DialogueError;
 use super::lookup::{NotReady, NpcLookup};
 use super::messages::CancelDialogue;
 use super::speech;
-use super::story::DialogueStory;
+use super::story::{DialogueStory, player_partner};
 use super::talk::sampling_for;
 use crate::engine::backend::{BackendRequest, ConversationId, GenerateRequest, Prompt, RequestId};
 use crate::engine::chat::{ChatMessage, Role};
@@ -202,9 +202,10 @@ pub(crate) fn advance(
     mut commands: Commands,
     mut exchanges: ResMut<Exchanges>,
     mut backend: ResMut<DialogueBackendRes>,
-    story: Res<DialogueStory>,
+    stories: Query<&DialogueStory>,
     lookup: NpcLookup,
     mut buffers: Query<&mut SpeechBuffer>,
+    mut speaking: Query<&mut Speaking>,
 ) {
     let mut i = 0;
     while i < exchanges.list.len() {
@@ -212,9 +213,11 @@ pub(crate) fn advance(
         let alive = |e: Entity| !matches!(lookup.readiness(e), Err(NotReady::Dead));
         let (a_alive, b_alive) = (alive(x.a), alive(x.b));
         // A request that vanished: its NPC was despawned.
-        let lost = x
-            .waiting
-            .is_some_and(|id| !backend.pending.contains_key(&id));
+        let lost = x.waiting.is_some_and(|id| {
+            ![x.a, x.b]
+                .iter()
+                .any(|e| speaking.get(*e).is_ok_and(|s| s.has(id)))
+        });
         if !a_alive || !b_alive || lost || x.left == Some(0) {
             let x = exchanges.list.remove(i);
             end(&mut commands, x, a_alive, b_alive);
@@ -239,7 +242,7 @@ pub(crate) fn advance(
             conversation: ConversationId(x.key << 1 | u64::from(speaker == x.b) | 1 << 63),
             prompt: prompt(x, speaker, persona, other),
             params: sampling_for(&lookup, persona),
-            priority: lookup.priority(speaker, story.partner()),
+            priority: lookup.priority(speaker, player_partner(&stories)),
             fallback: Some(fallback.clone()),
         });
         let generated = backend.has_model();
@@ -248,10 +251,10 @@ pub(crate) fn advance(
             key: x.key,
             fallback: fallback.clone(),
         };
-        match backend.submit(request, speaker, purpose) {
-            Ok(id) => {
-                x.waiting = Some(id);
-                backend.mark_line(id, name.clone());
+        match backend.submit(request, speaker, purpose, Some(name.clone())) {
+            Ok(request) => {
+                x.waiting = Some(request.id());
+                hold(&mut speaking, speaker, request);
                 speech::queue(&mut commands, &mut buffers, speaker, name, generated);
             }
             Err(e) => {

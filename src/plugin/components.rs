@@ -8,7 +8,7 @@ use crate::engine::chat::ChatMessage;
 /// An NPC that can talk. One spawn gives it everything it needs:
 /// `commands.spawn((Npc::new(persona), Transform::default()))`.
 #[derive(Component, Debug, Clone)]
-#[require(SpeechBuffer, NpcMemory, NpcStats, Transform)]
+#[require(SpeechBuffer, NpcMemory, NpcStats, super::backend::Speaking, Transform)]
 pub struct Npc {
     /// Its persona (also its cast key in stories: the persona's `id`).
     pub persona: Handle<PersonaAsset>,

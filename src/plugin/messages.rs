@@ -38,18 +38,44 @@ pub struct CancelDialogue {
     pub npc: Entity,
 }
 
-/// Save the running story to a file (atomic), answered by [`StorySaved`].
+/// Save a running story to a file (atomic), answered by [`StorySaved`].
 #[derive(Message, Debug, Clone)]
 pub struct SaveStory {
     /// The save file.
     pub path: PathBuf,
+    /// The story's entity; `None`: the plugin's own story (its `story` field), or the only
+    /// story running.
+    pub story: Option<Entity>,
 }
 
-/// Load a save of the running story, answered by [`StorySaved`].
+/// Load a save into a running story, answered by [`StorySaved`].
 #[derive(Message, Debug, Clone)]
 pub struct LoadStory {
     /// The save file.
     pub path: PathBuf,
+    /// The story's entity; `None`: the plugin's own story (its `story` field), or the only
+    /// story running.
+    pub story: Option<Entity>,
+}
+
+impl SaveStory {
+    /// Saves the plugin's own story to `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            story: None,
+        }
+    }
+}
+
+impl LoadStory {
+    /// Loads `path` into the plugin's own story.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            story: None,
+        }
+    }
 }
 
 /// The outcome of a [`SaveStory`] or [`LoadStory`].

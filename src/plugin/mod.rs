@@ -28,7 +28,7 @@ use bevy::asset::io::AssetSourceBuilder;
 use bevy::prelude::*;
 
 pub use assets::{PersonaAsset, PersonaLoader, StoryAsset, StoryLoadError, StoryLoader};
-pub use backend::DialogueBackendRes;
+pub use backend::{DialogueBackendRes, Speaking};
 pub use between::{LineHeard, TalkBetween, TalkBetweenEnded};
 pub use components::{DialogueListener, Npc, NpcMemory, NpcStats, SpeechBuffer};
 pub use diagnostics::{
@@ -43,7 +43,7 @@ pub use messages::{
 };
 pub use settings::{DialogueSettings, Scheduling};
 pub use status::{DialogueBackendStatus, ModelFailed, ModelReady};
-pub use story::{DialogueStory, StoryWait};
+pub use story::{DialogueStory, PlayerStory, StoryWait};
 
 use crate::engine::backend::{DialogueBackend, LocalLlama, Scripted};
 use crate::engine::sampler::SamplingParams;
@@ -171,7 +171,6 @@ impl Plugin for LlamaDialoguePlugin {
             scheduling: self.scheduling.clone(),
         })
         .insert_resource(DialogueBackendRes::new(backend))
-        .init_resource::<DialogueStory>()
         .init_resource::<DialogueStats>()
         .init_resource::<DialogueBackendStatus>()
         .init_resource::<talk::DeferredMessages>()
@@ -251,7 +250,8 @@ impl Plugin for LlamaDialoguePlugin {
                 .world()
                 .resource::<AssetServer>()
                 .load::<StoryAsset>(path.clone());
-            app.world_mut().resource_mut::<DialogueStory>().handle = Some(handle);
+            app.world_mut()
+                .spawn((Name::new("dialogue story"), PlayerStory, DialogueStory::new(handle)));
         }
     }
 }

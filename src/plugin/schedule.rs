@@ -1,32 +1,36 @@
 //! Many NPCs: warm personas ahead of time, cancel lines the player walked away from, and
-//! cancel everything of a despawned NPC.
+//! end everything of a despawned NPC.
 
 use bevy::prelude::*;
 
-use super::backend::{DialogueBackendRes, Purpose};
+use super::backend::{DialogueBackendRes, Purpose, Speaking, hold};
 use super::components::{Npc, NpcMemory};
 use super::events::LineFinished;
 use super::lookup::NpcLookup;
-use super::story::DialogueStory;
+use super::story::{DialogueStory, player_partner};
 use crate::engine::backend::BackendRequest;
 
 /// Prefills the persona of NPCs the listener comes near; cancels lines of NPCs it left.
 pub(crate) fn schedule(
     mut backend: ResMut<DialogueBackendRes>,
-    story: Res<DialogueStory>,
+    stories: Query<&DialogueStory>,
     lookup: NpcLookup,
     mut memories: Query<&mut NpcMemory>,
+    mut speaking: Query<&mut Speaking>,
 ) {
+    let partner = player_partner(&stories);
     let s = lookup.settings().scheduling.clone();
-    let far: Vec<_> = backend
-        .pending
-        .values()
-        .filter(|p| !matches!(p.purpose, Purpose::Warm))
-        .map(|p| p.npc)
-        .filter(|&npc| lookup.distance(npc).is_some_and(|d| d > s.cancel_radius))
-        .collect();
-    for npc in far {
-        backend.cancel_npc(npc);
+    for npc in lookup.all() {
+        let far = lookup.distance(npc).is_some_and(|d| d > s.cancel_radius);
+        if let (true, Ok(held)) = (far, speaking.get(npc)) {
+            for r in held
+                .requests
+                .iter()
+                .filter(|r| !matches!(r.purpose, Purpose::Warm))
+            {
+                r.reply.cancel();
+            }
+        }
     }
     if !backend.has_model() {
         return;
@@ -46,49 +50,57 @@ pub(crate) fn schedule(
         let warm = BackendRequest::Warm {
             id,
             system: persona.system_text(),
-            priority: lookup.priority(npc, story.partner()) - 8_000_000,
+            priority: lookup.priority(npc, partner) - 8_000_000,
         };
-        if backend.submit(warm, npc, Purpose::Warm).is_ok() {
+        if let Ok(request) = backend.submit(warm, npc, Purpose::Warm, None) {
+            hold(&mut speaking, npc, request);
             memory.warmed = true;
         }
     }
 }
 
-/// A despawned NPC's requests are cancelled and forgotten; each of its open lines ends with
-/// `LineFinished { cancelled: true }` (seen by global observers: the entity's own are gone).
+/// A despawned NPC's requests are dropped with it, which cancels them; each of its open lines
+/// ends with `LineFinished { cancelled: true }` (seen by global observers: the entity's own
+/// are gone), and a story waiting on one of them pauses (the line is asked again on resume).
 pub(crate) fn on_npc_removed(
     removed: On<Remove, Npc>,
     mut commands: Commands,
-    backend: Option<ResMut<DialogueBackendRes>>,
-    story: Option<ResMut<DialogueStory>>,
+    backend: Option<Res<DialogueBackendRes>>,
+    mut speaking: Query<&mut Speaking>,
+    mut stories: Query<&mut DialogueStory>,
 ) {
     let npc = removed.entity;
-    if let Some(mut backend) = backend {
-        backend.cancel_npc(npc);
-        let generated = backend.has_model();
-        // Its open lines end here (cut short), so a view that opened them can close them;
-        // nothing else arrives for it.
-        for (_, p) in backend.pending.extract_if(|_, p| p.npc == npc) {
-            if p.line.is_some() {
-                commands.trigger(LineFinished {
-                    entity: npc,
-                    text: p.text.trim().to_owned(),
-                    generated,
-                    cancelled: true,
-                    stats: None,
-                });
-            }
+    let generated = backend.is_some_and(|b| b.has_model());
+    let requests = speaking
+        .get_mut(npc)
+        .map(|mut s| std::mem::take(&mut s.requests))
+        .unwrap_or_default();
+    for r in requests {
+        if r.line.is_some() {
+            commands.trigger(LineFinished {
+                entity: npc,
+                text: r.text.trim().to_owned(),
+                generated,
+                cancelled: true,
+                stats: None,
+            });
         }
+        if let Purpose::StoryLine { story, .. } | Purpose::Route { story, .. } = r.purpose
+            && let Ok(mut story) = stories.get_mut(story)
+            && let Some(c) = story.conversation.as_mut()
+        {
+            c.cancelled(r.id());
+        }
+        // `r` is dropped here: its request is cancelled.
     }
-    if let Some(mut story) = story
-        && story.partner == Some(npc)
-    {
-        story.partner = None;
-        if matches!(
-            story.wait,
-            super::story::StoryWait::Line(_) | super::story::StoryWait::Route(_)
-        ) {
-            story.wait = super::story::StoryWait::Idle;
+    // A story that talked with it pauses.
+    for mut story in &mut stories {
+        if story.partner == Some(npc) {
+            story.partner = None;
+            if let Some(c) = story.conversation.as_mut() {
+                c.abandoned();
+                c.pause();
+            }
         }
     }
 }

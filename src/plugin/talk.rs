@@ -4,14 +4,14 @@
 
 use bevy::prelude::*;
 
-use super::backend::{DialogueBackendRes, Purpose};
+use super::backend::{DialogueBackendRes, Purpose, Speaking, hold};
 use super::components::{NpcMemory, SpeechBuffer};
 use super::drive::{conversation, story_involves};
 use super::events::DialogueError;
 use super::lookup::{NotReady, NpcLookup};
 use super::messages::{CancelDialogue, ChoicePicked, PlayerSaid, TalkTo};
 use super::speech;
-use super::story::{DialogueStory, StoryWait};
+use super::story::{DialogueStory, StoryWait, player_partner};
 use crate::engine::backend::{BackendRequest, ChooseRequest, GenerateRequest, Prompt};
 use crate::engine::chat::{ChatMessage, Role};
 use crate::engine::sampler::SamplingParams;
@@ -25,6 +25,7 @@ fn free_line(
     memories: &mut Query<&mut NpcMemory>,
     commands: &mut Commands,
     buffers: &mut Query<&mut SpeechBuffer>,
+    speaking: &mut Query<&mut Speaking>,
     npc: Entity,
     said: Option<String>,
     partner: Option<Entity>,
@@ -62,16 +63,13 @@ fn free_line(
     });
     let generated = backend.has_model();
     let speaker = Some(persona.id.clone());
-    match backend.submit(
-        request,
-        npc,
-        Purpose::FreeLine {
-            said,
-            fallback: fallback.clone(),
-        },
-    ) {
-        Ok(id) => {
-            backend.mark_line(id, speaker.clone());
+    let purpose = Purpose::FreeLine {
+        said,
+        fallback: fallback.clone(),
+    };
+    match backend.submit(request, npc, purpose, Some(speaker.clone())) {
+        Ok(request) => {
+            hold(speaking, npc, request);
             speech::queue(commands, buffers, npc, speaker, generated);
         }
         Err(e) => {
@@ -140,22 +138,44 @@ fn ready_or_defer(
     false
 }
 
+/// The story a message for `npc` goes to: the first whose current beat involves it.
+fn story_of<'a>(
+    stories: &'a mut Query<(Entity, &mut DialogueStory)>,
+    lookup: &NpcLookup,
+    npc: Entity,
+) -> Option<(Entity, Mut<'a, DialogueStory>)> {
+    stories
+        .iter_mut()
+        .find_map(|(e, mut s)| story_involves(&mut s, lookup, npc).then_some((e, s)))
+}
+
+/// The story whose pending `wait` (a choice or a prompt) is on `npc`.
+fn waiting_on<'a>(
+    stories: &'a mut Query<(Entity, &mut DialogueStory)>,
+    npc: Entity,
+    wait: StoryWait,
+) -> Option<(Entity, Mut<'a, DialogueStory>)> {
+    stories
+        .iter_mut()
+        .find(|(_, s)| s.wait() == wait && s.partner == Some(npc))
+}
+
 /// Reads the game's messages.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn handle_messages(
     mut commands: Commands,
-    mut story: ResMut<DialogueStory>,
+    mut stories: Query<(Entity, &mut DialogueStory)>,
     mut backend: ResMut<DialogueBackendRes>,
     lookup: NpcLookup,
     mut buffers: Query<&mut SpeechBuffer>,
     mut memories: Query<&mut NpcMemory>,
+    mut speaking: Query<&mut Speaking>,
     mut deferred: ResMut<DeferredMessages>,
     mut talk: MessageReader<TalkTo>,
     mut picked: MessageReader<ChoicePicked>,
     mut said: MessageReader<PlayerSaid>,
     mut cancel: MessageReader<CancelDialogue>,
 ) {
-    let story = &mut *story;
     // Messages that waited for a persona come first, in the order they were sent.
     let mut talks = Vec::new();
     let mut saids = Vec::new();
@@ -171,30 +191,33 @@ pub(crate) fn handle_messages(
         if !ready_or_defer(&lookup, &mut commands, &mut deferred, Deferred::Talk(npc)) {
             continue;
         }
-        let t = TalkTo { npc };
-        if story_involves(story, &lookup, t.npc) {
-            story.partner = Some(t.npc);
-            if story.wait == StoryWait::Idle {
-                story.wait = StoryWait::Advance;
+        if let Some((_, mut story)) = story_of(&mut stories, &lookup, npc) {
+            story.partner = Some(npc);
+            if let Some(c) = story.conversation.as_mut() {
+                c.resume();
             }
         } else {
-            let partner = story.partner;
+            let partner = player_partner(stories.iter().map(|(_, s)| s));
             free_line(
                 &mut backend,
                 &lookup,
                 &mut memories,
                 &mut commands,
                 &mut buffers,
-                t.npc,
+                &mut speaking,
+                npc,
                 None,
                 partner,
             );
         }
     }
     for p in picked.read() {
-        let pending_here = story.wait == StoryWait::Choice && story.partner == Some(p.npc);
-        if !pending_here {
-            let message = match story.partner.filter(|_| story.wait == StoryWait::Choice) {
+        let Some((_, mut story)) = waiting_on(&mut stories, p.npc, StoryWait::Choice) else {
+            let elsewhere = stories
+                .iter()
+                .find(|(_, s)| s.wait() == StoryWait::Choice)
+                .and_then(|(_, s)| s.partner);
+            let message = match elsewhere {
                 Some(other) => format!(
                     "ChoicePicked on {}: the pending choices are {other}'s, not this NPC's",
                     p.npc
@@ -211,25 +234,16 @@ pub(crate) fn handle_messages(
                 fallback_used: false,
             });
             continue;
-        }
-        let Some(rt) = story.runtime.as_mut() else {
+        };
+        let Some(c) = story.conversation.as_mut() else {
             continue;
         };
-        let result = match story.presented.get(p.index) {
-            Some(&authored) => rt.choose(authored).map_err(|e| e.to_string()),
-            None => Err(format!(
-                "option {} was not presented (there are {} options, numbered from 0)",
-                p.index,
-                story.presented.len()
-            )),
-        };
-        match result {
-            Ok(()) => story.wait = StoryWait::Advance,
-            Err(message) => commands.trigger(DialogueError {
+        if let Err(e) = c.pick(p.index) {
+            commands.trigger(DialogueError {
                 entity: p.npc,
-                message,
+                message: e.to_string(),
                 fallback_used: false,
-            }),
+            });
         }
     }
     for (npc, text) in saids {
@@ -237,31 +251,30 @@ pub(crate) fn handle_messages(
         if !ready_or_defer(&lookup, &mut commands, &mut deferred, message) {
             continue;
         }
-        let s = PlayerSaid { npc, text };
-        let waiting_here = story.wait == StoryWait::Input && story.partner == Some(s.npc);
-        if !waiting_here {
-            let partner = story.partner;
-            let text = sanitize_player_text(&s.text, 64 * 3);
+        let partner = player_partner(stories.iter().map(|(_, s)| s));
+        let Some((entity, mut story)) = waiting_on(&mut stories, npc, StoryWait::Input) else {
+            let text = sanitize_player_text(&text, 64 * 3);
             free_line(
                 &mut backend,
                 &lookup,
                 &mut memories,
                 &mut commands,
                 &mut buffers,
-                s.npc,
+                &mut speaking,
+                npc,
                 Some(text),
                 partner,
             );
             continue;
-        }
-        let Some(rt) = story.runtime.as_mut() else {
+        };
+        let Some(c) = story.conversation.as_mut() else {
             continue;
         };
-        let request = match rt.route_request(&s.text) {
+        let request = match c.route_request(&text) {
             Ok(r) => r,
             Err(e) => {
                 commands.trigger(DialogueError {
-                    entity: s.npc,
+                    entity: npc,
                     message: e.to_string(),
                     fallback_used: false,
                 });
@@ -274,32 +287,29 @@ pub(crate) fn handle_messages(
                 id,
                 prompt: request.prompt,
                 candidates: request.candidates,
-                priority: lookup.priority(s.npc, story.partner),
+                priority: lookup.priority(npc, Some(npc)),
             });
-            if backend
-                .submit(
-                    choose,
-                    s.npc,
-                    Purpose::Route {
-                        text: s.text.clone(),
-                    },
-                )
-                .is_ok()
-            {
-                story.wait = StoryWait::Route(id);
+            let purpose = Purpose::Route {
+                story: entity,
+                text: text.clone(),
+            };
+            if let Ok(request) = backend.submit(choose, npc, purpose, None) {
+                c.route_sent(id);
+                hold(&mut speaking, npc, request);
                 continue;
             }
         }
-        match rt.say(&s.text, None) {
-            Ok(_) => story.wait = StoryWait::Advance,
-            Err(e) => commands.trigger(DialogueError {
-                entity: s.npc,
+        if let Err(e) = c.routed(&text, None) {
+            commands.trigger(DialogueError {
+                entity: npc,
                 message: e.to_string(),
                 fallback_used: false,
-            }),
+            });
         }
     }
     for c in cancel.read() {
-        backend.cancel_npc(c.npc);
+        if let Ok(s) = speaking.get(c.npc) {
+            s.cancel_all();
+        }
     }
 }

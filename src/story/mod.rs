@@ -4,6 +4,7 @@
 //! free player text onto authored edges. The format is documented in `docs/AUTHORING.md`.
 
 mod budget;
+mod conversation;
 mod diagnostic;
 mod expr;
 mod load;
@@ -22,6 +23,7 @@ mod unique;
 mod validate;
 
 pub use budget::{Estimate, ModelCounter, TokenCounter};
+pub use conversation::{Conversation, PickError, Step, StoryWait};
 pub use diagnostic::{Diagnostic, Diagnostics, Location, Severity, SourceText};
 pub use expr::{
     Expr, ExprError, MAX_EXPR_DEPTH, MAX_EXPR_LEN, MAX_EXPR_OPERATORS, MAX_TEXT_DEPTH, TextScope,

@@ -1,5 +1,6 @@
-//! A blocking driver for terminals and tests: runs a [`StoryRuntime`] against a
-//! [`DialogueBackend`], waiting for each line. (Games use the Bevy plugin, which never waits.)
+//! A blocking driver for terminals and tests: runs a [`Conversation`] against a
+//! [`DialogueBackend`], waiting for each line. (Games use the Bevy plugin, which drives the same
+//! [`Conversation`] loop without waiting.)
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use crate::engine::backend::{
     DialogueBackend, GenerateRequest,
 };
 
+use super::conversation::Conversation;
 use super::runtime::{LineRequest, Routed, RuntimeError, StoryRuntime};
 
 /// How a line was obtained.
@@ -21,10 +23,10 @@ pub struct SpokenLine {
     pub error: Option<String>,
 }
 
-/// A story runtime with a backend to speak and route through.
+/// A story conversation with a backend to speak and route through.
 pub struct Session {
-    /// The story.
-    pub runtime: StoryRuntime,
+    /// The story and what it waits for.
+    pub conversation: Conversation,
     backend: Box<dyn DialogueBackend>,
     next_id: u64,
     /// Sampling seed applied to every generated line (`None`: the request's own).
@@ -32,10 +34,10 @@ pub struct Session {
 }
 
 impl Session {
-    /// Pairs a runtime with a backend.
+    /// Pairs a runtime with a backend; the conversation starts idle.
     pub fn new(runtime: StoryRuntime, backend: Box<dyn DialogueBackend>) -> Self {
         Self {
-            runtime,
+            conversation: Conversation::new(runtime),
             backend,
             next_id: 1,
             seed: None,
@@ -64,7 +66,8 @@ impl Session {
 
     fn conversation(&self, speaker: &str) -> ConversationId {
         let index = self
-            .runtime
+            .conversation
+            .runtime()
             .bundle()
             .cast
             .keys()
@@ -154,7 +157,7 @@ impl Session {
 
     /// Routes free player text: scored by the model when there is one, else by keywords.
     pub fn route(&mut self, player: &str) -> Result<Routed, RuntimeError> {
-        let request = self.runtime.route_request(player)?;
+        let request = self.conversation.route_request(player)?;
         let scores = match request {
             r if !r.candidates.is_empty() && self.has_model() => {
                 let (prompt, candidates) = (r.prompt, r.candidates);
@@ -176,6 +179,6 @@ impl Session {
             }
             _ => None,
         };
-        self.runtime.say(player, scores.as_deref())
+        self.conversation.routed(player, scores.as_deref())
     }
 }

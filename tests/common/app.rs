@@ -116,14 +116,26 @@ pub fn run_until(app: &mut App, mut done: impl FnMut(&mut App) -> bool) -> bool 
 pub fn run_until_loaded(app: &mut App) {
     assert!(
         run_until(app, |app| {
-            let story_ok = app.world().resource::<DialogueStory>().runtime().is_some()
-                || app.world().resource::<DialogueStory>().handle.is_none();
+            let story_ok = app
+                .world_mut()
+                .query::<&DialogueStory>()
+                .iter(app.world())
+                .all(|s| s.runtime().is_some());
             let personas = app.world().resource::<Assets<PersonaAsset>>().len();
             let npcs = app.world_mut().query::<&Npc>().iter(app.world()).count();
             story_ok && personas >= npcs
         }),
         "assets never loaded"
     );
+}
+
+/// The plugin's own story (its `story` field), as it is now.
+pub fn story(app: &mut App) -> DialogueStory {
+    app.world_mut()
+        .query_filtered::<&DialogueStory, With<PlayerStory>>()
+        .single(app.world())
+        .expect("the plugin's story")
+        .clone()
 }
 
 pub fn send<M: Message>(app: &mut App, m: M) {

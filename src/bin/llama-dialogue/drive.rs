@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bevy_llama_dialogue::story::{Beat, Session};
+use bevy_llama_dialogue::story::{Session, Step, StoryWait};
 
 /// How a play-through stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ type DriveResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Writes a save of `s` to `path` and says so.
 pub fn save(s: &Session, path: &Path, out: &mut dyn Write) -> DriveResult<()> {
-    match s.runtime.save().write(path) {
+    match s.conversation.runtime().save().write(path) {
         Ok(()) => writeln!(out, "[saved to {}]", path.display())?,
         Err(e) => writeln!(out, "[not saved: {e}]")?,
     }
@@ -76,9 +76,11 @@ impl Driver<'_> {
         }
     }
 
-    /// Plays until an ending, the end of the inputs, or `:quit`.
+    /// Plays until an ending, the end of the inputs, or `:quit`: the story's own beat loop
+    /// ([`Conversation::next`](bevy_llama_dialogue::story::Conversation::next), the one the
+    /// plugin drives), waiting on each line and reading each answer.
     pub fn run(&mut self, s: &mut Session) -> DriveResult<Outcome> {
-        let title = s.runtime.bundle().story.title.clone();
+        let title = s.conversation.runtime().bundle().story.title.clone();
         writeln!(self.out, "== {title} ==")?;
         if s.has_model() {
             writeln!(self.out, "[lines written by {}]", s.backend().label())?;
@@ -88,17 +90,34 @@ impl Driver<'_> {
                 "[no model: generated lines use the authored fallback lines]"
             )?;
         }
+        s.conversation.resume();
         loop {
-            match s.runtime.beat()? {
-                Beat::Line { speaker, text, .. } => {
-                    match speaker {
-                        Some(k) => writeln!(self.out, "{}: {text}", s.runtime.display_name(&k))?,
-                        None => writeln!(self.out, "{text}")?,
+            let Some(step) = s.conversation.next() else {
+                match s.conversation.wait() {
+                    StoryWait::Choice => {
+                        if let Some(stop) = self.pick(s)? {
+                            return Ok(stop);
+                        }
                     }
-                    s.runtime.advance()?;
+                    StoryWait::Input => {
+                        if let Some(stop) = self.say(s)? {
+                            return Ok(stop);
+                        }
+                    }
+                    StoryWait::Ended => return Ok(Outcome::Ended),
+                    other => return Err(format!("the story stopped, waiting for {other:?}").into()),
                 }
-                Beat::Generate(req) => {
-                    write!(self.out, "{}: ", s.runtime.display_name(&req.speaker))?;
+                continue;
+            };
+            let name = |k: &str| s.conversation.runtime().display_name(k);
+            match step {
+                Step::Entered { .. } => {}
+                Step::Say { speaker, text, .. } => match speaker {
+                    Some(k) => writeln!(self.out, "{}: {text}", name(&k))?,
+                    None => writeln!(self.out, "{text}")?,
+                },
+                Step::Generate(req) => {
+                    write!(self.out, "{}: ", name(&req.speaker))?;
                     self.out.flush()?;
                     let out = &mut *self.out;
                     let spoken = s.speak(&req, &mut |t| {
@@ -109,9 +128,9 @@ impl Driver<'_> {
                     if let Some(e) = &spoken.error {
                         writeln!(self.out, "[model failed, fallback line used: {e}]")?;
                     }
-                    s.runtime.finish_line(&spoken.text)?;
+                    s.conversation.line_done(None, &spoken.text)?;
                 }
-                Beat::Choice {
+                Step::Choices {
                     speaker,
                     text,
                     options,
@@ -119,67 +138,79 @@ impl Driver<'_> {
                 } => {
                     if let Some(t) = text {
                         match &speaker {
-                            Some(k) => writeln!(self.out, "{}: {t}", s.runtime.display_name(k))?,
+                            Some(k) => writeln!(self.out, "{}: {t}", name(k))?,
                             None => writeln!(self.out, "{t}")?,
                         }
                     }
                     for (n, o) in options.iter().enumerate() {
                         writeln!(self.out, "  {}) {}", n + 1, o.text)?;
                     }
-                    let pick = loop {
-                        let input = match self.input(s)? {
-                            Input::Move(m) => m,
-                            Input::Stop(o) => return Ok(o),
-                        };
-                        match input.trim().parse::<usize>() {
-                            Ok(n) if (1..=options.len()).contains(&n) => {
-                                break options[n - 1].index;
-                            }
-                            _ => writeln!(self.out, "(type a number from 1 to {})", options.len())?,
-                        }
-                    };
-                    // A run-time error (an effect dividing by zero) leaves the story where it
-                    // was: say so and ask again.
-                    if let Err(e) = s.runtime.choose(pick) {
-                        writeln!(self.out, "[error: {e}; the story stays here]")?;
-                    }
                 }
-                Beat::FreeInput { speaker, text, .. } => {
+                Step::Input { speaker, text, .. } => {
                     if let Some(t) = text {
-                        writeln!(self.out, "{}: {t}", s.runtime.display_name(&speaker))?;
+                        writeln!(self.out, "{}: {t}", name(&speaker))?;
                     }
                     writeln!(self.out, "  (say anything)")?;
-                    let input = match self.input(s)? {
-                        Input::Move(m) => m,
-                        Input::Stop(o) => return Ok(o),
-                    };
-                    let routed = match s.route(&input) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            writeln!(self.out, "[error: {e}; the story stays here]")?;
-                            continue;
-                        }
-                    };
-                    let how = match (routed.edge, routed.probability, routed.by_model) {
-                        (Some(e), Some(p), true) => format!("edge {} (model, p={p:.2})", e + 1),
-                        (Some(e), Some(p), false) => format!(
-                            "edge {} (keywords; the model was unsure, best p={p:.2})",
-                            e + 1
-                        ),
-                        (Some(e), None, _) => format!("edge {} (keywords)", e + 1),
-                        (None, Some(p), _) => format!("no edge matched (model best p={p:.2})"),
-                        (None, None, _) => "no edge matched".to_owned(),
-                    };
-                    writeln!(self.out, "  [{how} -> {}]", routed.target)?;
                 }
-                Beat::Ended { title, text, .. } => {
+                Step::Ended { title, text, .. } => {
                     if let Some(t) = text {
                         writeln!(self.out, "{t}")?;
                     }
                     writeln!(self.out, "== Ending: {title} ==")?;
                     return Ok(Outcome::Ended);
                 }
+                Step::Failed(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Reads the player's pick of the options on offer; `Some` when the play-through stops.
+    fn pick(&mut self, s: &mut Session) -> DriveResult<Option<Outcome>> {
+        let shown = s.conversation.presented().len();
+        let pick = loop {
+            let input = match self.input(s)? {
+                Input::Move(m) => m,
+                Input::Stop(o) => return Ok(Some(o)),
+            };
+            match input.trim().parse::<usize>() {
+                Ok(n) if (1..=shown).contains(&n) => break n - 1,
+                _ => writeln!(self.out, "(type a number from 1 to {shown})")?,
+            }
+        };
+        // A run-time error (an effect dividing by zero) leaves the story where it was: say
+        // so and ask again.
+        if let Err(e) = s.conversation.pick(pick) {
+            writeln!(self.out, "[error: {e}; the story stays here]")?;
+            s.conversation.ask_again();
+        }
+        Ok(None)
+    }
+
+    /// Reads the player's free text and routes it; `Some` when the play-through stops.
+    fn say(&mut self, s: &mut Session) -> DriveResult<Option<Outcome>> {
+        let input = match self.input(s)? {
+            Input::Move(m) => m,
+            Input::Stop(o) => return Ok(Some(o)),
+        };
+        let routed = match s.route(&input) {
+            Ok(r) => r,
+            Err(e) => {
+                writeln!(self.out, "[error: {e}; the story stays here]")?;
+                s.conversation.ask_again();
+                return Ok(None);
+            }
+        };
+        let how = match (routed.edge, routed.probability, routed.by_model) {
+            (Some(e), Some(p), true) => format!("edge {} (model, p={p:.2})", e + 1),
+            (Some(e), Some(p), false) => format!(
+                "edge {} (keywords; the model was unsure, best p={p:.2})",
+                e + 1
+            ),
+            (Some(e), None, _) => format!("edge {} (keywords)", e + 1),
+            (None, Some(p), _) => format!("no edge matched (model best p={p:.2})"),
+            (None, None, _) => "no edge matched".to_owned(),
+        };
+        writeln!(self.out, "  [{how} -> {}]", routed.target)?;
+        Ok(None)
     }
 }

@@ -9,7 +9,7 @@ use bevy_llama_dialogue::engine::backend::{BackendStatus, DialogueBackend, Local
 use bevy_llama_dialogue::engine::source::ModelSource;
 use bevy_llama_dialogue::engine::worker::WorkerConfig;
 use bevy_llama_dialogue::story::{
-    Estimate, SaveGame, Session, StoryBundle, StoryRuntime, Translation, check_translation,
+    Conversation, Estimate, SaveGame, Session, StoryBundle, StoryRuntime, Translation, check_translation,
     translation_path,
 };
 
@@ -187,7 +187,7 @@ pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
         // One backend (one model load) for every play-through.
         let session = match s.take() {
             Some(mut old) => {
-                old.runtime = rt;
+                old.conversation = Conversation::new(rt);
                 old
             }
             None => session(rt, a.model.as_deref(), a.seed, threads)?,
@@ -215,7 +215,8 @@ pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
             Outcome::Ended => {}
         }
         reached.extend(
-            s.runtime
+            s.conversation
+                .runtime()
                 .state()
                 .visits
                 .iter()

@@ -8,6 +8,7 @@
 
 mod local;
 mod protocol;
+mod reply;
 mod scripted;
 
 pub use local::LocalLlama;
@@ -15,6 +16,7 @@ pub use protocol::{
     BackendEvent, BackendRequest, CandidateScore, ChooseRequest, ConversationId, GenerateRequest,
     Prompt, RequestError, RequestId,
 };
+pub use reply::{Replies, Reply};
 pub use scripted::Scripted;
 
 /// What kind of backend it is, for UIs that must say whether a model is speaking.
