@@ -47,6 +47,7 @@ fn turn(
         },
         priority: 0,
         fallback: None,
+        constraint: None,
     });
     w.submit(request).map_err(|e| e.to_string())?;
     loop {

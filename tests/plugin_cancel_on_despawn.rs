@@ -35,11 +35,7 @@ fn despawning_the_speaker_cancels_its_line() {
     assert!(after[0].starts_with("Finished: ") && after[0].len() > "Finished: ".len() + 10);
     let now = story(&mut app);
     assert_eq!(now.partner(), None);
-    assert_eq!(
-        now.wait(),
-        StoryWait::Idle,
-        "the line will be asked again"
-    );
+    assert_eq!(now.wait(), StoryWait::Idle, "the line will be asked again");
     assert_eq!(now.state().unwrap().node, "wren_plea");
 }
 
@@ -67,10 +63,7 @@ fn walking_away_cancels_and_talking_again_resumes() {
     assert!(run_until(&mut app, |a| log(a).0.iter().any(|(_, k)| k
         .starts_with("Finished")
         && a.world().resource::<DialogueBackendRes>().in_flight() == 0)));
-    assert_eq!(
-        story(&mut app).wait(),
-        StoryWait::Idle
-    );
+    assert_eq!(story(&mut app).wait(), StoryWait::Idle);
     // Back, and talk again: the line is generated anew and the story reaches the hub.
     app.world_mut()
         .get_mut::<bevy::prelude::Transform>(listener)

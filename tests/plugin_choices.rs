@@ -30,10 +30,7 @@ fn picking_a_choice_moves_the_story_to_the_chosen_npc() {
         },
     );
     app.update();
-    assert_eq!(
-        story(&mut app).wait(),
-        StoryWait::Choice
-    );
+    assert_eq!(story(&mut app).wait(), StoryWait::Choice);
     // Each gets its own error: the wrong NPC, then the option out of range.
     let errors: Vec<(bevy::prelude::Entity, String)> = log(&app)
         .0

@@ -126,13 +126,7 @@ fn story_edits_reload_keeping_the_players_place() {
     let want = "lantern.story.ron:130:28: error: condition: `trsut_mara` is not a declared variable (help: did you mean `trust_mara`?)";
     let seen = run_until(&mut app, |a| failed_with(a, want));
     assert!(seen, "{:?}", app.world().resource::<Failures>().0);
-    assert_eq!(
-        story(&mut app)
-            .state()
-            .unwrap()
-            .node,
-        "hub"
-    );
+    assert_eq!(story(&mut app).state().unwrap().node, "hub");
     // A good edit: the hub's first option is reworded; the player stays at the hub.
     save(
         &file,
@@ -170,11 +164,7 @@ fn translation_edits_reload_the_story() {
     let table = dir.join("lantern.fr.strings.csv");
     std::fs::copy("stories/lantern.fr.strings.csv", &table).unwrap();
     let mut app = watched_app_in(&dir, Some("fr"));
-    let title = |a: &mut App| {
-        story(a)
-            .runtime()
-            .map(|rt| rt.bundle().story.title.clone())
-    };
+    let title = |a: &mut App| story(a).runtime().map(|rt| rt.bundle().story.title.clone());
     assert!(run_until(&mut app, |a| title(a).as_deref()
         == Some("La Lanterne de Millbrook")));
     let good = std::fs::read_to_string(&table).unwrap();

@@ -37,13 +37,7 @@ fn save_then_load_restores_the_place_in_the_story() {
         },
     );
     assert!(run_until(&mut app, |a| log(a).count("Input") == 1));
-    assert_eq!(
-        story(&mut app)
-            .state()
-            .unwrap()
-            .node,
-        "mara_talk"
-    );
+    assert_eq!(story(&mut app).state().unwrap().node, "mara_talk");
     // Load: back at the hub; talking to Wren presents the hub again.
     send(&mut app, LoadStory::new(path.clone()));
     app.update();
@@ -56,10 +50,7 @@ fn save_then_load_restores_the_place_in_the_story() {
     send(&mut app, TalkTo { npc: wren });
     assert!(run_until(&mut app, |a| log(a).count("Choices") == 2));
     // A missing file is an error message, and the state is kept.
-    send(
-        &mut app,
-        LoadStory::new(dir.join("missing.ron")),
-    );
+    send(&mut app, LoadStory::new(dir.join("missing.ron")));
     app.update();
     let outcomes = &app.world().resource::<Outcomes>().0;
     assert_eq!(outcomes.len(), 3);
@@ -72,12 +63,6 @@ fn save_then_load_restores_the_place_in_the_story() {
             .unwrap_err()
             .contains("missing.ron")
     );
-    assert_eq!(
-        story(&mut app)
-            .state()
-            .unwrap()
-            .node,
-        "hub"
-    );
+    assert_eq!(story(&mut app).state().unwrap().node, "hub");
     let _ = mara;
 }

@@ -63,7 +63,13 @@ fn an_npc_scene_plays_beside_the_players_story() {
     assert!(!has(&t, "Node: hub") && !has(&t, "Choices"), "{t:#?}");
 
     // The player's story goes on as before: the first option leads to Mara.
-    send(&mut app, ChoicePicked { npc: wren, index: 0 });
+    send(
+        &mut app,
+        ChoicePicked {
+            npc: wren,
+            index: 0,
+        },
+    );
     assert!(run_until(&mut app, |a| {
         story(a).state().is_some_and(|s| s.node != "hub")
     }));
@@ -94,7 +100,9 @@ fn a_scene_starts_when_its_cast_is_there() {
     );
     assert_eq!(log(&app).count("Queued"), 0);
     let tobin = spawn_npc(&mut app, "tobin", -6.0);
-    assert!(run_until(&mut app, |a| log(a).count("Ended: They part ways") == 1));
+    assert!(run_until(&mut app, |a| log(a)
+        .count("Ended: They part ways")
+        == 1));
     assert!(has(&log(&app).kinds_for(tobin), "Finished: Gone?"));
 }
 
@@ -108,7 +116,9 @@ fn saves_name_their_story() {
     let _tobin = spawn_npc(&mut app, "tobin", -6.0);
     let scene = well_scene(&mut app, mara);
     run_until_loaded(&mut app);
-    assert!(run_until(&mut app, |a| log(a).count("Ended: They part ways") == 1));
+    assert!(run_until(&mut app, |a| log(a)
+        .count("Ended: They part ways")
+        == 1));
     let path = dir.join("well.save.ron");
     send(
         &mut app,

@@ -71,10 +71,7 @@ fn talking_streams_lines_in_order_on_the_speaker() {
     let buffer = app.world().get::<SpeechBuffer>(wren).unwrap();
     assert_eq!(buffer.text, want);
     assert!(!buffer.speaking && !buffer.generated);
-    assert_eq!(
-        story(&mut app).wait(),
-        StoryWait::Choice
-    );
+    assert_eq!(story(&mut app).wait(), StoryWait::Choice);
 }
 
 #[test]

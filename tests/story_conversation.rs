@@ -81,7 +81,12 @@ fn the_loop_waits_for_each_answer() {
     c.pick(0).unwrap();
     assert_eq!(
         steps(&mut c),
-        ["enter mara_intro", "say mara", "enter mara_talk", "input mara"]
+        [
+            "enter mara_intro",
+            "say mara",
+            "enter mara_talk",
+            "input mara"
+        ]
     );
     assert_eq!(c.pick(0), Err(PickError::NoChoice));
     // Routing: a cancelled scoring waits for text again; keywords route it.

@@ -29,7 +29,9 @@ fn run_to_input(rt: &mut StoryRuntime) -> Beat {
     for _ in 0..10_000 {
         match rt.beat().unwrap() {
             Beat::Line { .. } => rt.advance().unwrap(),
-            Beat::Generate(req) => rt.finish_line(&req.fallback).unwrap(),
+            Beat::Generate(req) => {
+                rt.finish_line(&req.fallback).unwrap();
+            }
             other => return other,
         }
     }
@@ -437,4 +439,61 @@ fn free_input_stores_what_the_player_typed() {
         err.contains("`player_name` is int; what the player types is a string"),
         "{err}"
     );
+}
+
+/// A line under the trader's format: the action it takes moves the story along its
+/// `on_action` edge, the memory keeps only the words, and a refused call is no action.
+#[test]
+fn an_action_moves_the_story_along_its_edge() {
+    let load = || {
+        let b = StoryBundle::load(Path::new("tests/fixtures/acts/market.story.ron"), &Estimate)
+            .unwrap_or_else(|d| panic!("{d}"));
+        StoryRuntime::new(Arc::new(b)).unwrap()
+    };
+    let mut rt = load();
+    let Beat::Generate(req) = rt.beat().unwrap() else {
+        panic!("the market opens on a generated line");
+    };
+    let format = req.format.as_ref().expect("the trader's line has a format");
+    assert_eq!(format.emotions, ["calm", "glad", "worried"]);
+    assert!(format.actions.contains_key("give_item") && format.actions.contains_key("wave"));
+    assert!(
+        req.prompt
+            .prompt
+            .turns
+            .last()
+            .unwrap()
+            .content
+            .contains("<give_item {")
+    );
+    let line = r#"[glad] Fresh today! <give_item {"count":2,"item":"bread","price":1.5}>"#;
+    let out = rt.finish_line(line).unwrap();
+    assert_eq!(out.words, "Fresh today!");
+    assert_eq!(out.emotion.as_deref(), Some("glad"));
+    let action = out.action.unwrap();
+    assert_eq!(action.arg::<i64>("count"), Some(2));
+    assert_eq!(action.arg::<f64>("price"), Some(1.5));
+    assert_eq!(out.next, "sold");
+    assert_eq!(rt.state().node, "sold");
+    let memory = &rt.state().memories["trader"].turns;
+    assert_eq!(memory.last().unwrap().content, "Fresh today!");
+
+    // No action, or one the node does not route: `next`.
+    let mut rt = load();
+    let out = rt.finish_line("[calm] Just looking? <wave>").unwrap();
+    assert_eq!(
+        (out.action.unwrap().name.as_str(), out.next.as_str()),
+        ("wave", "browse")
+    );
+    // A call with bad arguments is refused: no action, `next`.
+    let mut rt = load();
+    let out = rt
+        .finish_line(r#"[calm] Here. <give_item {"count":7,"item":"bread","price":1}>"#)
+        .unwrap();
+    assert!(out.action.is_none());
+    assert_eq!(
+        out.refused.unwrap().to_string(),
+        "action `give_item`: argument `count` is 7, outside 1..=3"
+    );
+    assert_eq!(rt.state().node, "browse");
 }

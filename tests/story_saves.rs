@@ -18,7 +18,9 @@ fn advance_to_choice(rt: &mut StoryRuntime) {
     for _ in 0..10_000 {
         match rt.beat().unwrap() {
             Beat::Line { .. } => rt.advance().unwrap(),
-            Beat::Generate(r) => rt.finish_line(&r.fallback).unwrap(),
+            Beat::Generate(r) => {
+                rt.finish_line(&r.fallback).unwrap();
+            }
             _ => return,
         }
     }

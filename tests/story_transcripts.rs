@@ -86,3 +86,56 @@ fn a_real_model_writes_lines_and_scores_free_text_deterministically() {
     );
     assert_eq!(a, b, "same seed, same transcript");
 }
+
+/// The market story on stories260K: every generated line shows the trader's emotion, never
+/// markup, and the action it takes (if any) is printed and moves the story: a sale ends in
+/// "A Sale". Several seeds, so that both actions and none occur; each is deterministic.
+#[test]
+fn a_real_model_acts_shows_emotions_and_the_story_follows() {
+    let model = common::model("stories260K.gguf");
+    let run = |seed: u64| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_llama-dialogue"));
+        cmd.args([
+            "transcript",
+            "tests/fixtures/acts/market.story.ron",
+            "--inputs",
+            "/dev/null",
+        ])
+        .arg("--model")
+        .arg(&model)
+        .args(["--threads", "1", "--seed", &seed.to_string()]);
+        let out = common::output(&mut cmd);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let line = regex::Regex::new(r"^Tilda: \[(calm|glad|worried)\] [^\[\]<>{}]+$").unwrap();
+    let (mut sales, mut waves, mut none) = (0, 0, 0);
+    for seed in 1..=8 {
+        let t = run(seed);
+        let spoken = t.lines().find(|l| l.starts_with("Tilda: ")).unwrap();
+        assert!(line.is_match(spoken), "seed {seed}: {spoken:?}");
+        if t.contains("[action give_item {") {
+            sales += 1;
+            assert!(t.ends_with("== Ending: A Sale ==\n"), "seed {seed}:\n{t}");
+        } else {
+            assert!(
+                t.ends_with("== Ending: Just Looking ==\n"),
+                "seed {seed}:\n{t}"
+            );
+            if t.contains("[action wave]") {
+                waves += 1;
+            } else {
+                none += 1;
+            }
+        }
+    }
+    assert!(
+        sales > 0 && waves + none > 0,
+        "{sales} sales, {waves} waves, {none} without"
+    );
+    assert_eq!(run(3), run(3), "same seed, same transcript");
+}

@@ -53,6 +53,7 @@ fn generate_req(
         },
         priority,
         fallback: None,
+        constraint: None,
     })
 }
 

@@ -4,6 +4,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use crate::engine::chat::{ChatError, ChatMessage, ChatTemplate};
+use crate::engine::constrain::{Compiler, ConstraintError, Guide};
 use crate::engine::generate::{GenerateError, GenerateOptions, Generation, generate};
 use crate::engine::gguf::{GgufError, GgufFile, MetadataExt};
 use crate::engine::model::{LlamaModel, ModelError, ModelOptions};
@@ -121,6 +122,18 @@ impl Llama {
         params: &SamplingParams,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, ChatTurnError> {
+        self.chat_guided(messages, params, None, on_text)
+    }
+
+    /// [`chat`](Self::chat) with the answer held to a grammar
+    /// ([`Grammar::guide`](crate::engine::constrain::Grammar::guide)); `None` leaves it free.
+    pub fn chat_guided(
+        &mut self,
+        messages: &[ChatMessage],
+        params: &SamplingParams,
+        constraint: Option<Guide>,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, ChatTurnError> {
         let prompt = self.template.render(&self.tokenizer, messages)?;
         let stop_tokens = self.template.stop_tokens(&self.tokenizer);
         let opts = GenerateOptions {
@@ -128,6 +141,7 @@ impl Llama {
             extra_stops: self.template.stop_strings(),
             strip_leading_space: self.template.strips_leading_space(),
             mask: None,
+            constraint,
         };
         Ok(generate(
             &mut self.model,
@@ -139,6 +153,12 @@ impl Llama {
         )?)
     }
 
+    /// A compiler of grammars, JSON schemas and regexes for this model's vocabulary (it
+    /// indexes the whole vocabulary: make one and keep it).
+    pub fn constraint_compiler(&self) -> Result<Compiler, ConstraintError> {
+        Compiler::new(&self.tokenizer, self.model.vocab_size())
+    }
+
     /// Continues `text` (plain completion, BOS added as the vocabulary asks).
     pub fn complete(
         &mut self,
@@ -146,10 +166,23 @@ impl Llama {
         params: &SamplingParams,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, GenerateError> {
+        self.complete_guided(text, params, None, on_text)
+    }
+
+    /// [`complete`](Self::complete) with the continuation held to a grammar; `None` leaves it
+    /// free.
+    pub fn complete_guided(
+        &mut self,
+        text: &str,
+        params: &SamplingParams,
+        constraint: Option<Guide>,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, GenerateError> {
         let prompt = self.tokenizer.encode(text, true);
         let stop_tokens = [self.tokenizer.eos_id()];
         let opts = GenerateOptions {
             stop_tokens: &stop_tokens,
+            constraint,
             ..Default::default()
         };
         generate(

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod bench;
 pub mod chat;
 pub mod config;
+pub mod constrain;
 pub mod cpu;
 pub mod generate;
 pub mod gguf;

@@ -244,6 +244,7 @@ pub(crate) fn advance(
             params: sampling_for(&lookup, persona),
             priority: lookup.priority(speaker, player_partner(&stories)),
             fallback: Some(fallback.clone()),
+            constraint: None,
         });
         let generated = backend.has_model();
         let name = Some(persona.id.clone());

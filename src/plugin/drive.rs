@@ -268,6 +268,7 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             params,
             priority: self.lookup.priority(npc, Some(self.partner)),
             fallback: Some(req.fallback.clone()),
+            constraint: None,
         });
         let generated = self.backend.has_model();
         let purpose = Purpose::StoryLine {
@@ -275,7 +276,10 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             fallback: req.fallback.clone(),
         };
         let speaker = Some(req.speaker.clone());
-        match self.backend.submit(request, npc, purpose, Some(speaker.clone())) {
+        match self
+            .backend
+            .submit(request, npc, purpose, Some(speaker.clone()))
+        {
             Ok(request) => {
                 c.line_sent(request.id());
                 hold(self.speaking, npc, request);

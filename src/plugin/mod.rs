@@ -250,8 +250,11 @@ impl Plugin for LlamaDialoguePlugin {
                 .world()
                 .resource::<AssetServer>()
                 .load::<StoryAsset>(path.clone());
-            app.world_mut()
-                .spawn((Name::new("dialogue story"), PlayerStory, DialogueStory::new(handle)));
+            app.world_mut().spawn((
+                Name::new("dialogue story"),
+                PlayerStory,
+                DialogueStory::new(handle),
+            ));
         }
     }
 }

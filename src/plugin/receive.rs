@@ -64,7 +64,9 @@ impl Outlets<'_, '_> {
                     m.turns.drain(..extra);
                 }
             }
-            Purpose::Between { key, .. } => self.exchanges.line_done(&mut self.commands, *key, text),
+            Purpose::Between { key, .. } => {
+                self.exchanges.line_done(&mut self.commands, *key, text)
+            }
             Purpose::Route { .. } | Purpose::Warm => {}
         }
     }

@@ -60,6 +60,7 @@ fn free_line(
         params,
         priority: lookup.priority(npc, partner),
         fallback: Some(fallback.clone()),
+        constraint: None,
     });
     let generated = backend.has_model();
     let speaker = Some(persona.id.clone());
@@ -138,15 +139,16 @@ fn ready_or_defer(
     false
 }
 
-/// The story a message for `npc` goes to: the first whose current beat involves it.
+/// The story a `TalkTo` for `npc` resumes: the first whose current beat involves it.
+/// Autoplaying stories run by themselves and are never resumed by the player.
 fn story_of<'a>(
     stories: &'a mut Query<(Entity, &mut DialogueStory)>,
     lookup: &NpcLookup,
     npc: Entity,
 ) -> Option<(Entity, Mut<'a, DialogueStory>)> {
-    stories
-        .iter_mut()
-        .find_map(|(e, mut s)| story_involves(&mut s, lookup, npc).then_some((e, s)))
+    stories.iter_mut().find_map(|(e, mut s)| {
+        (s.autoplay.is_none() && story_involves(&mut s, lookup, npc)).then_some((e, s))
+    })
 }
 
 /// The story whose pending `wait` (a choice or a prompt) is on `npc`.

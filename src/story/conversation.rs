@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use crate::engine::backend::{CandidateScore, RequestId};
 
 use super::runtime::{
-    Beat, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption, StoryRuntime,
+    Beat, LineOutcome, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption, StoryRuntime,
 };
 
 /// What a conversation waits for.
@@ -307,17 +307,22 @@ impl Conversation {
 
     /// The line of the last [`Step::Generate`] is `text` (the model's, or the fallback).
     /// With `Some(id)`, only the answer to that request counts: a stale one is ignored and
-    /// `Ok(false)` returned. On success the story moves on.
-    pub fn line_done(&mut self, id: Option<RequestId>, text: &str) -> Result<bool, RuntimeError> {
+    /// `Ok(None)` returned. On success the story moves on (along the `on_action` edge of the
+    /// action the line took, if any) and the line, read, is returned.
+    pub fn line_done(
+        &mut self,
+        id: Option<RequestId>,
+        text: &str,
+    ) -> Result<Option<LineOutcome>, RuntimeError> {
         if let Some(id) = id
             && self.wait != StoryWait::Line(id)
         {
-            return Ok(false);
+            return Ok(None);
         }
         match self.runtime.finish_line(text) {
-            Ok(()) => {
+            Ok(outcome) => {
                 self.wait = StoryWait::Advance;
-                Ok(true)
+                Ok(Some(outcome))
             }
             Err(e) => {
                 self.wait = StoryWait::Idle;

@@ -3,6 +3,7 @@
 //! [`DialogueBackend`](crate::engine::backend::DialogueBackend) for generated lines and routes
 //! free player text onto authored edges. The format is documented in `docs/AUTHORING.md`.
 
+pub mod acts;
 mod budget;
 mod conversation;
 mod diagnostic;
@@ -44,7 +45,7 @@ pub use prompt::{
 };
 pub use route::{NONE_OF_THESE, pick_keywords, pick_scored, route_prompt, sanitize_player_text};
 pub use runtime::{
-    Beat, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption, StoryRuntime,
+    Beat, LineOutcome, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption, StoryRuntime,
 };
 pub use save::{SAVE_FORMAT, SaveError, SaveGame, content_hash, write_atomic};
 pub use session::{Session, SpokenLine};

@@ -175,6 +175,12 @@ pub enum Node {
         effects: Vec<Effect>,
         /// Where to go after it.
         next: String,
+        /// Actions (declared by the speaker's persona) the speaker may take in this line.
+        #[serde(default)]
+        actions: Vec<String>,
+        /// Where to go instead of `next` when the speaker takes an action, by action name.
+        #[serde(default, deserialize_with = "unique_map")]
+        on_action: BTreeMap<String, String>,
     },
     /// Authored options for the player.
     Choice {
@@ -294,7 +300,12 @@ impl Node {
     /// Every node id this node can lead to, in authored order.
     pub fn targets(&self) -> Vec<&str> {
         match self {
-            Self::Line { next, .. } | Self::Generate { next, .. } => vec![next],
+            Self::Line { next, .. } => vec![next],
+            Self::Generate {
+                next, on_action, ..
+            } => std::iter::once(next.as_str())
+                .chain(on_action.values().map(String::as_str))
+                .collect(),
             Self::Choice { options, .. } => options.iter().map(|o| o.next.as_str()).collect(),
             Self::FreeInput {
                 edges, otherwise, ..

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use super::acts::{ActionDecl, LineFormat};
 use super::unique::unique_map;
 
 /// How an NPC feels about someone, as a number the story can change (`Relate` effects).
@@ -91,6 +92,17 @@ pub struct Persona {
     /// Generation overrides.
     #[serde(default)]
     pub generation: GenerationOverrides,
+    /// The emotions the NPC can show (`["calm", "worried"]`): every generated line then opens
+    /// with one of them, chosen by the model (`docs/AUTHORING.md`, "Actions and emotions").
+    #[serde(default)]
+    pub emotions: Vec<String>,
+    /// The actions the NPC can take, by name; a `Generate` node (or `chat_actions`) says which
+    /// are allowed where.
+    #[serde(default, deserialize_with = "unique_map")]
+    pub actions: BTreeMap<String, ActionDecl>,
+    /// The actions allowed in free chat with the player.
+    #[serde(default)]
+    pub chat_actions: Vec<String>,
 }
 
 fn list(out: &mut String, title: &str, items: &[String]) {
@@ -100,6 +112,20 @@ fn list(out: &mut String, title: &str, items: &[String]) {
 }
 
 impl Persona {
+    /// The line format of a line in which `allowed` actions may be taken (unknown names are
+    /// left out; `check` reports them); `None` when the line is plain words.
+    pub fn line_format<'a>(
+        &self,
+        allowed: impl IntoIterator<Item = &'a String>,
+    ) -> Option<LineFormat> {
+        let actions = allowed
+            .into_iter()
+            .filter_map(|name| self.actions.get(name).map(|d| (name.clone(), d.clone())))
+            .collect();
+        let format = LineFormat::new(self.emotions.clone(), actions);
+        (!format.is_plain()).then_some(format)
+    }
+
     /// The persona part of a prompt: stable across the whole story, so the worker's prefix
     /// cache keeps it. Facts, relationships and the story state go elsewhere because they change.
     pub fn system_text(&self) -> String {

@@ -11,6 +11,9 @@ pub enum PromoteError {
     /// No node has this id.
     #[error("no node `{0}` in the story")]
     NoSuchNode(String),
+    /// The node leads elsewhere when an action is taken; an authored line takes none.
+    #[error("`{0}` has `on_action` edges, which an authored line cannot take; remove them first")]
+    HasActionEdges(String),
     /// The node is not a `Generate` node.
     #[error("`{node}` is a {kind} node; only Generate nodes hold generated lines")]
     NotGenerated {
@@ -88,6 +91,7 @@ pub fn promote_generated(
         directive,
         effects,
         next,
+        on_action,
         ..
     } = node
     else {
@@ -96,6 +100,9 @@ pub fn promote_generated(
             kind: node.kind_name(),
         });
     };
+    if !on_action.is_empty() {
+        return Err(PromoteError::HasActionEdges(id.to_owned()));
+    }
     let text = text.trim();
     if text.is_empty() {
         return Err(PromoteError::Empty);

@@ -2,6 +2,7 @@
 //! [`DialogueBackend`], waiting for each line. (Games use the Bevy plugin, which drives the same
 //! [`Conversation`] loop without waiting.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::backend::{
@@ -128,6 +129,7 @@ impl Session {
             },
             priority: 0,
             fallback: Some(req.fallback.clone()),
+            constraint: req.format.as_ref().map(|f| Arc::new(f.constraint())),
         });
         if let Err(e) = self.backend.submit(request) {
             return fallback(Some(e.to_string()), on_text);

@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use bevy_llama_dialogue::story::acts::{LinePart, MarkupSplitter};
 use bevy_llama_dialogue::story::{Session, Step, StoryWait};
 
 /// How a play-through stopped.
@@ -120,15 +121,38 @@ impl Driver<'_> {
                     write!(self.out, "{}: ", name(&req.speaker))?;
                     self.out.flush()?;
                     let out = &mut *self.out;
-                    let spoken = s.speak(&req, &mut |t| {
-                        let _ = write!(out, "{t}");
+                    // Under a line format only the words are streamed; the emotion shows as
+                    // `[glad]`, the action after the line.
+                    let mut splitter = req.format.as_ref().map(|_| MarkupSplitter::new());
+                    let mut show = |parts: Vec<LinePart>| {
+                        for part in parts {
+                            let _ = match part {
+                                LinePart::Words(w) => write!(out, "{w}"),
+                                LinePart::Emotion(e) => write!(out, "[{e}] "),
+                                LinePart::Call(_) => Ok(()),
+                            };
+                        }
                         let _ = out.flush();
+                    };
+                    let spoken = s.speak(&req, &mut |t| match &mut splitter {
+                        Some(sp) => show(sp.push(t)),
+                        None => show(vec![LinePart::Words(t.to_owned())]),
                     });
+                    if let Some(sp) = &mut splitter {
+                        show(sp.finish());
+                    }
                     writeln!(self.out)?;
                     if let Some(e) = &spoken.error {
                         writeln!(self.out, "[model failed, fallback line used: {e}]")?;
                     }
-                    s.conversation.line_done(None, &spoken.text)?;
+                    if let Some(line) = s.conversation.line_done(None, &spoken.text)? {
+                        if let Some(a) = &line.action {
+                            writeln!(self.out, "[action {a}]")?;
+                        }
+                        if let Some(e) = &line.refused {
+                            writeln!(self.out, "[action refused: {e}]")?;
+                        }
+                    }
                 }
                 Step::Choices {
                     speaker,

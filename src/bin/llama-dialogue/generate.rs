@@ -2,8 +2,10 @@
 
 use std::io::Write;
 use std::ops::ControlFlow;
+use std::path::PathBuf;
 
 use bevy_llama_dialogue::engine::chat::{ChatMessage, ChatTemplate, Role};
+use bevy_llama_dialogue::engine::constrain::{Constraint, ConstraintError};
 use bevy_llama_dialogue::engine::generate::Generation;
 use bevy_llama_dialogue::engine::llama::Llama;
 use bevy_llama_dialogue::engine::model::ModelOptions;
@@ -57,6 +59,33 @@ pub struct Args {
     /// Print only one JSON object at the end: {"prompt_tokens":[..],"tokens":[..],"text":"..",..}.
     #[arg(long)]
     json: bool,
+    /// Hold the output to a Lark grammar (llguidance's dialect) in FILE.
+    #[arg(long, value_name = "FILE", group = "constraint")]
+    grammar: Option<PathBuf>,
+    /// Hold the output to the JSON schema in FILE (the output is compact JSON).
+    #[arg(long, value_name = "FILE", group = "constraint")]
+    json_schema: Option<PathBuf>,
+    /// Hold the output to a regular expression (the whole output matches it).
+    #[arg(long, value_name = "PATTERN", group = "constraint")]
+    regex: Option<String>,
+}
+
+impl Args {
+    /// The constraint asked for, with the name its errors give.
+    fn constraint(&self) -> Result<Option<(Constraint, String)>, ConstraintError> {
+        Ok(if let Some(path) = &self.grammar {
+            Some((Constraint::lark_file(path)?, path.display().to_string()))
+        } else if let Some(path) = &self.json_schema {
+            Some((
+                Constraint::json_schema_file(path)?,
+                path.display().to_string(),
+            ))
+        } else {
+            self.regex
+                .as_ref()
+                .map(|rx| (Constraint::Regex(rx.clone()), "--regex".to_owned()))
+        })
+    }
 }
 
 pub fn run(args: Args, threads: Option<usize>) -> CliResult {
@@ -67,6 +96,8 @@ pub fn run(args: Args, threads: Option<usize>) -> CliResult {
 }
 
 fn run_in_pool(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // An unreadable constraint file is reported before the model loads.
+    let constraint = args.constraint()?;
     let mut llama = Llama::load(
         &args.model.model,
         &ModelOptions {
@@ -78,6 +109,11 @@ fn run_in_pool(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync
         llama.template = ChatTemplate::from_name(name)
             .ok_or_else(|| format!("unknown template `{name}` (llama2, zephyr, chatml, plain)"))?;
     }
+    let grammar = match &constraint {
+        Some((c, name)) => Some(llama.constraint_compiler()?.compile(c, name)?),
+        None => None,
+    };
+    let guide = grammar.as_ref().map(|g| g.guide());
     let greedy = args.temperature <= 0.0;
     let params = SamplingParams {
         temperature: args.temperature,
@@ -106,17 +142,19 @@ fn run_in_pool(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync
         }
         messages.push(ChatMessage::new(Role::User, args.prompt.clone()));
         let prompt = llama.template.render(&llama.tokenizer, &messages)?;
-        (prompt, llama.chat(&messages, &params, &mut on_text)?)
+        let generation = llama.chat_guided(&messages, &params, guide, &mut on_text)?;
+        (prompt, generation)
     } else {
         if args.system.is_some() {
             return Err("--system needs --chat".into());
         }
         (
             llama.tokenizer.encode(&args.prompt, true),
-            llama.complete(&args.prompt, &params, &mut on_text)?,
+            llama.complete_guided(&args.prompt, &params, guide, &mut on_text)?,
         )
     };
     let s = &generation.stats;
+    let complete = grammar.as_ref().map(|g| g.accepts(&generation.tokens));
     if json {
         let out = serde_json::json!({
             "prompt_tokens": prompt,
@@ -124,6 +162,7 @@ fn run_in_pool(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync
             "text": generation.text,
             "finish": generation.finish,
             "stats": s,
+            "constraint_complete": complete,
         });
         println!("{out}");
     } else {
@@ -139,5 +178,13 @@ fn run_in_pool(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync
         s.ttft_ms,
         generation.finish
     );
+    if let (Some(false), Some((c, _))) = (complete, &constraint) {
+        return Err(format!(
+            "the output is incomplete under the {}: generation ended by {:?} before it was complete (raise --max-tokens)",
+            c.kind(),
+            generation.finish
+        )
+        .into());
+    }
     Ok(())
 }

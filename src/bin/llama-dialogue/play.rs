@@ -9,8 +9,8 @@ use bevy_llama_dialogue::engine::backend::{BackendStatus, DialogueBackend, Local
 use bevy_llama_dialogue::engine::source::ModelSource;
 use bevy_llama_dialogue::engine::worker::WorkerConfig;
 use bevy_llama_dialogue::story::{
-    Conversation, Estimate, SaveGame, Session, StoryBundle, StoryRuntime, Translation, check_translation,
-    translation_path,
+    Conversation, Estimate, SaveGame, Session, StoryBundle, StoryRuntime, Translation,
+    check_translation, translation_path,
 };
 
 use crate::CliResult;

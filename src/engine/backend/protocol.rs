@@ -1,8 +1,11 @@
 //! What callers send to a [`DialogueBackend`](super::DialogueBackend) and what comes back.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::engine::chat::{ChatError, ChatMessage, Role};
+use crate::engine::constrain::{Constraint, ConstraintError};
 use crate::engine::generate::{FinishReason, GenerationStats};
 use crate::engine::sampler::{SamplerError, SamplingParams};
 
@@ -57,6 +60,9 @@ pub struct GenerateRequest {
     pub priority: i32,
     /// The authored line to use without a model (the scripted backend speaks it).
     pub fallback: Option<String>,
+    /// Hold the line to a grammar, JSON schema or regex. The local backend compiles each
+    /// distinct constraint once and reuses it; the scripted backend ignores it.
+    pub constraint: Option<Arc<Constraint>>,
 }
 
 /// Score candidate continuations of a prompt (route free player text onto authored edges).
@@ -158,6 +164,9 @@ pub enum RequestError {
     /// The request caused a panic; the backend recovered and keeps serving.
     #[error("inference panicked ({0}); the worker cleared its cache and keeps serving")]
     Panicked(String),
+    /// The request's constraint does not compile (or failed while decoding).
+    #[error(transparent)]
+    Constraint(#[from] ConstraintError),
     /// The request cannot be served by this backend.
     #[error("{0}")]
     Unsupported(String),

@@ -170,6 +170,7 @@ mod tests {
             params: SamplingParams::default(),
             priority: 0,
             fallback: Some(fallback.into()),
+            constraint: None,
         })
     }
 

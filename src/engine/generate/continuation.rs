@@ -6,6 +6,7 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use super::{FinishReason, GenerateOptions, Generation, GenerationStats};
+use crate::engine::constrain::Guide;
 use crate::engine::sampler::{LogitMask, Sampler, SamplerError, SamplingParams};
 use crate::engine::stop::StopMatcher;
 use crate::engine::tokenizer::{StreamDecoder, Tokenizer};
@@ -32,6 +33,7 @@ pub struct Continuation {
     start: Instant,
     decode_start: Option<Instant>,
     stats: GenerationStats,
+    guide: Option<Guide>,
 }
 
 impl Continuation {
@@ -66,7 +68,15 @@ impl Continuation {
                 cached_tokens: cached,
                 ..Default::default()
             },
+            guide: None,
         })
+    }
+
+    /// Holds the output to `guide`'s grammar: each step's logits are masked by it, and the
+    /// generation ends (with the end token) where the grammar is complete.
+    pub fn constrained(mut self, guide: Option<Guide>) -> Self {
+        self.guide = guide;
+        self
     }
 
     /// Marks the prompt as computed (the prefill time ends now).
@@ -88,6 +98,9 @@ impl Continuation {
         if self.tokens.len() >= self.max_tokens {
             return Ok(Next::Done(FinishReason::MaxTokens));
         }
+        if let Some(guide) = &mut self.guide {
+            guide.mask(logits)?;
+        }
         let next = self.sampler.sample(logits, &self.history, mask)?;
         if self.decode_start.is_none() {
             self.stats.ttft_ms = ms(self.start);
@@ -95,6 +108,9 @@ impl Continuation {
         }
         if self.stop_tokens.contains(&next) {
             return Ok(Next::Done(FinishReason::Eos));
+        }
+        if let Some(guide) = &mut self.guide {
+            guide.commit(next)?;
         }
         self.tokens.push(next);
         self.history.push(next);

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::engine::constrain::Guide;
 use crate::engine::model::{LlamaModel, ModelError};
 use crate::engine::sampler::{LogitMask, SamplerError, SamplingParams};
 use crate::engine::tokenizer::Tokenizer;
@@ -106,6 +107,9 @@ pub struct GenerateOptions<'a> {
     pub strip_leading_space: bool,
     /// Edits logits before each sample (constrained choices).
     pub mask: Option<&'a mut dyn LogitMask>,
+    /// Holds the output to a grammar, JSON schema or regex
+    /// ([`Grammar::guide`](crate::engine::constrain::Grammar::guide)).
+    pub constraint: Option<Guide>,
 }
 
 /// Generates a continuation of `prompt`, streaming text to `on_text` (which may return
@@ -135,7 +139,8 @@ pub fn generate(
         .take_while(|(a, b)| a == b)
         .count();
     let cached = common.min(prompt.len() - 1);
-    let mut state = Continuation::new(prompt, cached, params, &opts, start)?;
+    let guide = opts.constraint.take();
+    let mut state = Continuation::new(prompt, cached, params, &opts, start)?.constrained(guide);
     model.truncate(cached);
     let mut logits = {
         let _span =

@@ -27,6 +27,9 @@ pub enum SamplerError {
         "no token can be sampled: every logit is -inf or NaN (check logit_bias and the logit mask)"
     )]
     NoCandidates,
+    /// The output constraint (grammar, JSON schema, regex) failed.
+    #[error(transparent)]
+    Constraint(#[from] crate::engine::constrain::ConstraintError),
 }
 
 /// A hook that edits logits before sampling, e.g. to allow only the tokens of authored choices.
@@ -112,12 +115,14 @@ impl Sampler {
         if self.candidates.is_empty() {
             return Err(SamplerError::NoCandidates);
         }
-        self.candidates
-            .sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let order = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
         let p = &self.params;
-        if p.top_k > 0 {
+        // Top-k first by selection (linear), so only the k kept are sorted.
+        if p.top_k > 0 && p.top_k < self.candidates.len() {
+            self.candidates.select_nth_unstable_by(p.top_k - 1, order);
             self.candidates.truncate(p.top_k);
         }
+        self.candidates.sort_unstable_by(order);
         if p.top_p < 1.0 {
             let probs = softmax(&self.candidates, 1.0);
             let mut sum = 0.0;

@@ -15,6 +15,7 @@
 //!   KV cache and keeps serving.
 //! - Dropping the [`Worker`] shuts the thread down and joins it.
 
+mod grammars;
 mod oneshot;
 mod prefix_cache;
 mod prompt;

@@ -6,6 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crossbeam_channel::{Receiver, Sender, select};
 
+use super::grammars::Grammars;
 use super::prefix_cache::PrefixCache;
 use super::queue::{Pending, Queued, cancelled_before_start};
 use super::slots::Slot;
@@ -41,6 +42,8 @@ pub(super) struct Server {
     pub slots: Vec<Slot>,
     /// Caches of finished slots, kept for the next ones (their tokens stay reusable).
     pub spare: Vec<KvCache>,
+    /// Compiled constraints, reused across requests.
+    pub grammars: Grammars,
 }
 
 pub(super) fn run(
@@ -104,6 +107,7 @@ pub(super) fn run(
         config,
         slots: Vec::new(),
         spare: Vec::new(),
+        grammars: Grammars::default(),
     };
     server.run(&ch, &pool);
 }

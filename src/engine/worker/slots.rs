@@ -109,9 +109,20 @@ impl Server {
             extra_stops: self.llama.template.stop_strings(),
             strip_leading_space: self.llama.template.strips_leading_space(),
             mask: None,
+            constraint: None,
+        };
+        let guide = match &r.constraint {
+            Some(c) => match self.grammars.guide(&self.llama, c) {
+                Ok(g) => Some(g),
+                Err(e) => {
+                    self.spare.push(cache);
+                    return Err(e.into());
+                }
+            },
+            None => None,
         };
         let line = match Continuation::new(&built.tokens, fed, &r.params, &opts, begun) {
-            Ok(g) => g,
+            Ok(g) => g.constrained(guide),
             Err(e) => {
                 self.spare.push(cache);
                 return Err(RequestError::Sampler(e));

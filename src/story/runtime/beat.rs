@@ -3,6 +3,7 @@
 use crate::engine::backend::Prompt;
 use crate::engine::sampler::SamplingParams;
 
+use crate::story::acts::{Action, ActionError, LineFormat};
 use crate::story::expr::ExprError;
 use crate::story::prompt::FittedPrompt;
 
@@ -19,6 +20,25 @@ pub struct LineRequest {
     pub params: SamplingParams,
     /// The authored line for when there is no model or generation fails.
     pub fallback: String,
+    /// What the line carries besides words (the speaker's emotions, the actions allowed
+    /// here), if anything: send [`LineFormat::constraint`] with the request and read the text
+    /// with a [`MarkupSplitter`](crate::story::acts::MarkupSplitter).
+    pub format: Option<LineFormat>,
+}
+
+/// A generated line, read: its words, the emotion it opened with and the action it took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineOutcome {
+    /// The spoken words, without markup (what the speaker's memory keeps).
+    pub words: String,
+    /// The emotion shown, one of the speaker's.
+    pub emotion: Option<String>,
+    /// The action taken, validated against the speaker's declaration.
+    pub action: Option<Action>,
+    /// An action call that was refused (unknown here, or bad arguments): no action is taken.
+    pub refused: Option<ActionError>,
+    /// The node the story moved to (`on_action`'s edge for the action, else `next`).
+    pub next: String,
 }
 
 /// An option as shown to the player.

@@ -6,7 +6,11 @@ use crate::story::budget::Estimate;
 use crate::story::prompt::{PromptParts, fit, state_text};
 use crate::story::validate::PLAYER;
 
-use super::{LineRequest, RuntimeError, StoryRuntime};
+use super::{LineOutcome, LineRequest, RuntimeError, StoryRuntime};
+use crate::story::acts::{LineFormat, LinePart, MarkupSplitter};
+
+/// Tokens a formatted line may spend on its emotion and action call, besides its words.
+pub const MARKUP_TOKENS: usize = 96;
 
 impl StoryRuntime {
     /// The prompt parts of a generated line (facts unlocked now, memories, feelings).
@@ -66,6 +70,7 @@ impl StoryRuntime {
         directive: &str,
         max_tokens: Option<u32>,
         fallback: &str,
+        actions: &[String],
     ) -> Result<LineRequest, RuntimeError> {
         let settings = self.bundle.story.settings.clone();
         let overrides = self
@@ -76,14 +81,28 @@ impl StoryRuntime {
         let answer = max_tokens
             .or(overrides.max_tokens)
             .unwrap_or(settings.max_tokens) as usize;
-        let parts = self.prompt_parts(node, speaker, directive)?;
+        let mut format = self
+            .bundle
+            .persona(speaker)
+            .and_then(|p| p.line_format(actions));
+        if let Some(f) = &mut format {
+            // The words are held to about `answer` tokens (two characters each: small
+            // vocabularies spell words out) so that the
+            // grammar ends the line, markup included, within the tokens allowed below.
+            f.max_chars = (answer * 2).clamp(24, LineFormat::DEFAULT_MAX_CHARS as usize) as u32;
+        }
+        let mut parts = self.prompt_parts(node, speaker, directive)?;
+        if let Some(f) = &format {
+            parts.directive = format!("{} {}", parts.directive, f.instructions());
+        }
         let budget = settings.context_tokens.saturating_sub(answer);
         let prompt = fit(&parts, &Estimate, budget).map_err(|e| RuntimeError::Prompt {
             node: node.to_owned(),
             reason: e.to_string(),
         })?;
         let mut params = SamplingParams {
-            max_tokens: answer,
+            // Room for the emotion and an action call besides the words.
+            max_tokens: answer + if format.is_some() { MARKUP_TOKENS } else { 0 },
             ..self.sampling.clone()
         };
         if let Some(t) = overrides.temperature {
@@ -95,6 +114,43 @@ impl StoryRuntime {
             prompt,
             params,
             fallback: Self::fill(&self.state, node, fallback)?,
+            format,
         })
     }
+}
+
+/// Reads a finished line under `format` (`None`: plain words). The `next` of the result is
+/// left empty for the caller.
+pub(super) fn read_line(format: Option<&LineFormat>, text: &str) -> LineOutcome {
+    let mut outcome = LineOutcome {
+        words: String::new(),
+        emotion: None,
+        action: None,
+        refused: None,
+        next: String::new(),
+    };
+    let Some(format) = format else {
+        outcome.words = text.trim().to_owned();
+        return outcome;
+    };
+    let mut splitter = MarkupSplitter::new();
+    let mut parts = splitter.push(text);
+    parts.extend(splitter.finish());
+    for part in parts {
+        match part {
+            LinePart::Words(w) => outcome.words.push_str(&w),
+            LinePart::Emotion(e) => {
+                if outcome.emotion.is_none() {
+                    outcome.emotion = format.emotion(&e).map(str::to_owned);
+                }
+            }
+            LinePart::Call(call) if outcome.action.is_none() => match format.action(&call) {
+                Ok(a) => outcome.action = Some(a),
+                Err(e) => outcome.refused = Some(e),
+            },
+            LinePart::Call(_) => {}
+        }
+    }
+    outcome.words = outcome.words.trim().to_owned();
+    outcome
 }

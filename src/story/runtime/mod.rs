@@ -8,7 +8,7 @@ mod beat;
 mod input;
 mod lines;
 
-pub use beat::{Beat, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption};
+pub use beat::{Beat, LineOutcome, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -22,6 +22,7 @@ use crate::story::model::{Effect, Node, VarValue};
 use crate::story::save::{SaveError, SaveGame, content_hash};
 use crate::story::state::StoryState;
 use crate::story::strings::option_ids;
+use lines::read_line;
 
 /// A story in progress.
 #[derive(Debug, Clone)]
@@ -296,10 +297,11 @@ impl StoryRuntime {
                 directive,
                 max_tokens,
                 fallback,
+                actions,
                 ..
-            } => {
-                Beat::Generate(self.line_request(&id, &speaker, &directive, max_tokens, &fallback)?)
-            }
+            } => Beat::Generate(
+                self.line_request(&id, &speaker, &directive, max_tokens, &fallback, &actions)?,
+            ),
             Node::Choice {
                 speaker,
                 text,
@@ -394,17 +396,36 @@ impl StoryRuntime {
         Ok(())
     }
 
-    /// Records the generated (or fallback) line and moves on.
-    pub fn finish_line(&mut self, text: &str) -> Result<(), RuntimeError> {
+    /// Records the generated (or fallback) line and moves on: along the node's `on_action`
+    /// edge for the action the line took, if it has one, else to `next`.
+    pub fn finish_line(&mut self, text: &str) -> Result<LineOutcome, RuntimeError> {
         let node = self.node(&self.state.node)?.clone();
-        let Node::Generate { speaker, next, .. } = &node else {
+        let Node::Generate {
+            speaker,
+            next,
+            actions,
+            on_action,
+            ..
+        } = &node
+        else {
             return Err(self.wrong(&node, "finish_line"));
         };
+        let format = self
+            .bundle
+            .persona(speaker)
+            .and_then(|p| p.line_format(actions));
+        let mut outcome = read_line(format.as_ref(), text);
+        outcome.next = outcome
+            .action
+            .as_ref()
+            .and_then(|a| on_action.get(&a.name))
+            .unwrap_or(next)
+            .clone();
         let mut s = self.state.clone();
-        Self::remember_turn(&mut s, Some(speaker), Role::Assistant, text.trim());
-        self.enter(&mut s, next)?;
+        Self::remember_turn(&mut s, Some(speaker), Role::Assistant, &outcome.words);
+        self.enter(&mut s, &outcome.next)?;
         self.state = s;
-        Ok(())
+        Ok(outcome)
     }
 
     /// Variable values.

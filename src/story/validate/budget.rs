@@ -39,6 +39,7 @@ impl Check<'_> {
                 speaker,
                 directive,
                 max_tokens,
+                actions,
                 ..
             } = &n
             else {
@@ -48,6 +49,11 @@ impl Check<'_> {
                 continue;
             };
             let persona = &member.persona;
+            // The emotions and the actions allowed here are described in the directive.
+            let instructions = persona
+                .line_format(actions)
+                .map(|f| f.instructions())
+                .unwrap_or_default();
             let mut facts: Vec<String> = persona.knowledge.iter().map(|f| f.text.clone()).collect();
             for node in &self.story.nodes {
                 let option_effects = match node {
@@ -80,7 +86,7 @@ impl Check<'_> {
                 persona: persona.system_text(),
                 facts,
                 state: state_text(&self.story.description, &feelings),
-                directive: directive.clone(),
+                directive: format!("{directive} {instructions}").trim_end().to_owned(),
                 history: Vec::new(),
             };
             // History is counted as numbers: each turn as long as the longest line the story
@@ -93,12 +99,17 @@ impl Check<'_> {
             let total = measure(&prompt, counter) + history + answer;
             if total > context {
                 let persona_tokens = counter.count(&parts.persona);
+                let acts = if instructions.is_empty() {
+                    String::new()
+                } else {
+                    format!(", emotions and actions {}", counter.count(&instructions))
+                };
                 let at = self.in_node(id, directive);
                 self.error(
                     at,
                     format!(
                         "the worst-case prompt of `{id}` takes {total} tokens but the context holds {context} \
-                         (persona {persona_tokens}, {} facts, {} history turns of up to {longest_line}, answer {answer}; counted by {})",
+                         (persona {persona_tokens}, {} facts{acts}, {} history turns of up to {longest_line}, answer {answer}; counted by {})",
                         parts.facts.len(),
                         s.history_turns,
                         counter.describe()

@@ -1,5 +1,6 @@
 //! Semantic checks of a parsed story and its cast. Every finding points at the offending text.
 
+mod acts;
 mod budget;
 mod graph;
 mod nodes;
@@ -74,6 +75,7 @@ pub fn validate(
     };
     c.story_fields();
     c.personas();
+    c.acts();
     c.nodes();
     c.graph();
     c.branch_loops();

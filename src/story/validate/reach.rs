@@ -191,7 +191,17 @@ impl<'a> Explorer<'a> {
         let i = st.node;
         let nodes = self.nodes;
         match &nodes[i] {
-            Node::Line { next, .. } | Node::Generate { next, .. } => self.enter(st.clone(), next),
+            Node::Line { next, .. } => self.enter(st.clone(), next),
+            // The speaker may take any action with an edge of its own, or none.
+            Node::Generate {
+                next, on_action, ..
+            } => {
+                let mut out = self.enter(st.clone(), next);
+                for target in on_action.values() {
+                    out.extend(self.enter(st.clone(), target));
+                }
+                out
+            }
             Node::Choice { options, .. } => {
                 let mut open = Vec::new();
                 for fallback in [false, true] {
