@@ -95,3 +95,98 @@ fn a_real_model_streams_a_free_chat_line() {
     assert!(hit > 0.0 && hit < 1.0, "{hit}");
     assert!((hit - expected).abs() < 1e-9, "{hit} vs {expected}");
 }
+
+/// The market story's trader on stories260K: her emotion is on her entity before her line
+/// ends, the chunks never show markup, and an action arrives as `NpcAction` with typed,
+/// validated arguments, after which the story has taken its `on_action` edge.
+#[test]
+fn a_real_model_npc_shows_its_emotion_and_acts() {
+    #[derive(Resource, Default)]
+    struct Seen {
+        emotion_before_end: Vec<Option<String>>,
+        actions: Vec<bevy_llama_dialogue::story::acts::Action>,
+    }
+    let model = common::model("stories260K.gguf");
+    let (mut sales, mut lines) = (0, 0);
+    for seed in [1u64, 5] {
+        let mut app = app(
+            LlamaDialoguePlugin {
+                model: ModelSource::path(&model),
+                threads: Some(1),
+                stories_dir: concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/acts").into(),
+                story: Some("stories://market.story.ron".into()),
+                sampling: bevy_llama_dialogue::engine::sampler::SamplingParams {
+                    seed: Some(seed),
+                    ..default()
+                },
+                ..default()
+            },
+            false,
+        );
+        app.init_resource::<Seen>();
+        app.add_observer(
+            |e: On<LineFinished>, emotions: Query<&NpcEmotion>, mut seen: ResMut<Seen>| {
+                let emotion = emotions.get(e.entity).ok().map(|m| m.0.clone());
+                seen.emotion_before_end.push(emotion);
+            },
+        );
+        app.add_observer(|e: On<NpcAction>, mut seen: ResMut<Seen>| {
+            seen.actions.push(e.action.clone());
+        });
+        app.world_mut()
+            .spawn((DialogueListener, Transform::default()));
+        let trader = spawn_npc(&mut app, "trader", -2.0);
+        run_until_loaded(&mut app);
+        send(&mut app, TalkTo { npc: trader });
+        assert!(
+            run_until(&mut app, |a| log(a).count("Ended") == 1),
+            "seed {seed}: the story never ended: {:?}",
+            log(&app).kinds_for(trader)
+        );
+        let kinds = log(&app).kinds_for(trader);
+        let chunks: String = kinds
+            .iter()
+            .filter_map(|k| k.strip_prefix("Chunk: "))
+            .collect();
+        assert!(!chunks.is_empty(), "seed {seed}: {kinds:?}");
+        assert!(
+            !chunks.contains(['[', ']', '<', '>', '{', '}']),
+            "seed {seed}: {chunks:?}"
+        );
+        let finished = kinds
+            .iter()
+            .find_map(|k| k.strip_prefix("Finished: "))
+            .unwrap();
+        assert_eq!(
+            finished,
+            chunks.trim(),
+            "seed {seed}: the line shown is its words"
+        );
+        let seen = app.world().resource::<Seen>();
+        lines += seen.emotion_before_end.len();
+        for emotion in &seen.emotion_before_end {
+            let emotion = emotion
+                .as_deref()
+                .expect("the emotion is set before the line ends");
+            assert!(["calm", "glad", "worried"].contains(&emotion), "{emotion}");
+        }
+        let ended = log(&app).last("Ended").unwrap().1.clone();
+        match seen.actions.first() {
+            Some(a) if a.name == "give_item" => {
+                sales += 1;
+                let count = a.arg::<i64>("count").unwrap();
+                let price = a.arg::<f64>("price").unwrap();
+                let item = a.arg::<String>("item").unwrap();
+                assert!(
+                    (1..=3).contains(&count) && (0.0..=9.5).contains(&price),
+                    "{a}"
+                );
+                assert!(item == "bread" || item == "oil", "{a}");
+                assert_eq!(ended, "Ended: A Sale", "seed {seed}");
+            }
+            _ => assert_eq!(ended, "Ended: Just Looking", "seed {seed}"),
+        }
+    }
+    assert_eq!(lines, 2);
+    assert!(sales > 0, "no seed sold anything");
+}

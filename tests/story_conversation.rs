@@ -57,13 +57,17 @@ fn the_loop_waits_for_each_answer() {
     c.line_sent(7);
     assert_eq!(c.wait(), StoryWait::Line(7));
     // A stale answer (another request) is ignored; a cancel of this one pauses.
-    assert_eq!(c.line_done(Some(6), "stale"), Ok(false));
+    assert_eq!(c.line_done(Some(6), "stale"), Ok(None));
     c.cancelled(7);
     assert_eq!(c.wait(), StoryWait::Idle);
     c.resume();
     assert_eq!(steps(&mut c), ["generate wren"]);
     c.line_sent(8);
-    assert_eq!(c.line_done(Some(8), "Find it, please."), Ok(true));
+    let line = c.line_done(Some(8), "Find it, please.").unwrap().unwrap();
+    assert_eq!(
+        (line.words.as_str(), line.action.as_ref()),
+        ("Find it, please.", None)
+    );
     let wren = &c.runtime().state().memories["wren"].turns;
     assert_eq!(wren.last().unwrap().content, "Find it, please.");
     assert_eq!(steps(&mut c), ["enter hub", "choices 5"]);

@@ -9,6 +9,7 @@ use crate::engine::backend::{
     BackendKind, BackendRequest, BackendStatus, DialogueBackend, Replies, Reply, RequestId,
     Scripted, SubmitError,
 };
+use crate::story::acts::{LineFormat, MarkupSplitter};
 
 /// What an in-flight request is for.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,6 +27,8 @@ pub(crate) enum Purpose {
         said: Option<String>,
         /// Spoken if the model fails.
         fallback: String,
+        /// The persona's emotions and `chat_actions`, if it has any.
+        format: Option<LineFormat>,
     },
     /// A line of an NPC ↔ NPC exchange.
     Between {
@@ -55,6 +58,9 @@ pub(crate) struct InFlight {
     pub text: String,
     /// For a line: who speaks, and whether `LineStarted` was sent (at its first words).
     pub line: Option<LineInfo>,
+    /// For a line held to a format (emotion, words, action): splits the stream so that only
+    /// the words are shown.
+    pub markup: Option<MarkupSplitter>,
 }
 
 impl InFlight {
@@ -191,6 +197,7 @@ impl DialogueBackendRes {
                 speaker,
                 started: false,
             }),
+            markup: None,
         })
     }
 

@@ -72,3 +72,8 @@ pub struct NpcMemory {
 #[derive(Component, Debug, Clone, Copy, Default)]
 #[require(Transform)]
 pub struct DialogueListener;
+
+/// How the NPC feels, as its last line showed it (one of the emotions its persona declares).
+/// Set as soon as a line's emotion is decided, before its words, and kept until the next.
+#[derive(Component, Debug, Clone, PartialEq, Eq)]
+pub struct NpcEmotion(pub String);

@@ -2,6 +2,8 @@
 //! ([`Conversation::next`](crate::story::Conversation::next)) turned into entity events and line
 //! requests. Never blocks. Game messages come in through [`talk`](super::talk).
 
+use std::sync::Arc;
+
 use bevy::prelude::*;
 
 use super::assets::StoryAsset;
@@ -14,6 +16,7 @@ use super::lookup::NpcLookup;
 use super::speech;
 use super::story::{DialogueStory, StoryWait};
 use crate::engine::backend::{BackendRequest, ConversationId, GenerateRequest};
+use crate::story::acts::MarkupSplitter;
 use crate::story::{Beat, Conversation, LineRequest, Step, StoryRuntime};
 
 /// Starts each story once its asset is loaded; puts hot-reloaded versions in place.
@@ -268,7 +271,7 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             params,
             priority: self.lookup.priority(npc, Some(self.partner)),
             fallback: Some(req.fallback.clone()),
-            constraint: None,
+            constraint: req.format.as_ref().map(|f| Arc::new(f.constraint())),
         });
         let generated = self.backend.has_model();
         let purpose = Purpose::StoryLine {
@@ -280,7 +283,8 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             .backend
             .submit(request, npc, purpose, Some(speaker.clone()))
         {
-            Ok(request) => {
+            Ok(mut request) => {
+                request.markup = req.format.as_ref().map(|_| MarkupSplitter::new());
                 c.line_sent(request.id());
                 hold(self.speaking, npc, request);
                 speech::queue(self.commands, self.buffers, npc, speaker, generated);

@@ -162,3 +162,15 @@ pub fn tags_in(text: &str) -> Vec<String> {
     }
     out
 }
+
+/// The NPC took an action its persona declares and the line allowed, with arguments already
+/// checked against the declaration: read them typed with
+/// [`Action::arg`](crate::story::acts::Action::arg) (`action.arg::<i64>("count")`). Sent when
+/// the line ends (after [`LineFinished`]); a story line's `on_action` edge is taken by then.
+#[derive(EntityEvent, Debug, Clone)]
+pub struct NpcAction {
+    /// The acting NPC.
+    pub entity: Entity,
+    /// What it did.
+    pub action: crate::story::acts::Action,
+}

@@ -30,13 +30,13 @@ use bevy::prelude::*;
 pub use assets::{PersonaAsset, PersonaLoader, StoryAsset, StoryLoadError, StoryLoader};
 pub use backend::{DialogueBackendRes, Speaking};
 pub use between::{LineHeard, TalkBetween, TalkBetweenEnded};
-pub use components::{DialogueListener, Npc, NpcMemory, NpcStats, SpeechBuffer};
+pub use components::{DialogueListener, Npc, NpcEmotion, NpcMemory, NpcStats, SpeechBuffer};
 pub use diagnostics::{
     DialogueStats, PREFIX_CACHE_HIT_RATE, QUEUE_LENGTH, QUEUE_WAIT_MS, TOKENS_PER_SECOND, TTFT_MS,
 };
 pub use events::{
     ChoicesPresented, ChoicesWithdrawn, DialogueError, DialogueTag, InputRequested, LineChunk,
-    LineFinished, LineQueued, LineStarted, StoryEnded, StoryNodeEntered, tags_in,
+    LineFinished, LineQueued, LineStarted, NpcAction, StoryEnded, StoryNodeEntered, tags_in,
 };
 pub use messages::{
     CancelDialogue, ChoicePicked, LoadStory, PlayerSaid, SaveStory, StorySaved, TalkTo,

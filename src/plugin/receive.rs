@@ -7,15 +7,16 @@ use bevy::prelude::*;
 
 use super::backend::{DialogueBackendRes, InFlight, Purpose, Speaking};
 use super::between::Exchanges;
-use super::components::{NpcMemory, NpcStats, SpeechBuffer};
+use super::components::{NpcEmotion, NpcMemory, NpcStats, SpeechBuffer};
 use super::diagnostics::DialogueStats;
-use super::events::DialogueError;
+use super::events::{DialogueError, NpcAction};
 use super::settings::DialogueSettings;
 use super::speech;
 use super::story::DialogueStory;
 use crate::engine::backend::{BackendEvent, CandidateScore, RequestId};
 use crate::engine::chat::{ChatMessage, Role};
 use crate::engine::generate::FinishReason;
+use crate::story::acts::{Action, ActionError, LinePart};
 
 /// Where answers go: entity events, speech buffers, stories, memories, exchanges, figures.
 #[derive(SystemParam)]
@@ -39,22 +40,30 @@ fn fallback_of(p: &Purpose) -> Option<&str> {
 }
 
 impl Outlets<'_, '_> {
-    /// A line is over: record it where it belongs and let the story move on.
+    /// A line is over: record it where it belongs and let the story move on (along the
+    /// edge of the action the line took, which is then sent as [`NpcAction`]).
     fn line_done(&mut self, r: &InFlight, text: &str) {
         match &r.purpose {
             Purpose::StoryLine { story, .. } => {
-                if let Ok(mut story) = self.stories.get_mut(*story)
-                    && let Some(c) = story.conversation.as_mut()
-                    && let Err(e) = c.line_done(Some(r.id()), text)
-                {
-                    self.commands.trigger(DialogueError {
+                let Ok(mut story) = self.stories.get_mut(*story) else {
+                    return;
+                };
+                let Some(c) = story.conversation.as_mut() else {
+                    return;
+                };
+                match c.line_done(Some(r.id()), text) {
+                    Ok(Some(line)) => self.acted(r.npc, line.emotion, line.action, line.refused),
+                    Ok(None) => {}
+                    Err(e) => self.commands.trigger(DialogueError {
                         entity: r.npc,
                         message: e.to_string(),
                         fallback_used: false,
-                    });
+                    }),
                 }
             }
-            Purpose::FreeLine { said, .. } => {
+            Purpose::FreeLine { said, format, .. } => {
+                let read = format.as_ref().map(|f| f.read(text));
+                let text = read.as_ref().map_or(text, |l| l.words.as_str());
                 if let Ok(mut m) = self.memories.get_mut(r.npc) {
                     if let Some(s) = said {
                         m.turns.push(ChatMessage::new(Role::User, s.clone()));
@@ -63,11 +72,41 @@ impl Outlets<'_, '_> {
                     let extra = m.turns.len().saturating_sub(crate::story::MEMORY_TURNS);
                     m.turns.drain(..extra);
                 }
+                if let Some(read) = read {
+                    self.acted(r.npc, read.emotion, read.action, read.refused);
+                }
             }
             Purpose::Between { key, .. } => {
                 self.exchanges.line_done(&mut self.commands, *key, text)
             }
             Purpose::Route { .. } | Purpose::Warm => {}
+        }
+    }
+
+    /// What a finished line showed and did: its emotion stays on the NPC, its action is sent,
+    /// a refused call is an error (and no action).
+    fn acted(
+        &mut self,
+        npc: Entity,
+        emotion: Option<String>,
+        action: Option<Action>,
+        refused: Option<ActionError>,
+    ) {
+        if let Some(e) = emotion {
+            self.commands.entity(npc).try_insert(NpcEmotion(e));
+        }
+        if let Some(action) = action {
+            self.commands.trigger(NpcAction {
+                entity: npc,
+                action,
+            });
+        }
+        if let Some(refused) = refused {
+            self.commands.trigger(DialogueError {
+                entity: npc,
+                message: refused.to_string(),
+                fallback_used: false,
+            });
         }
     }
 
@@ -117,8 +156,26 @@ impl Outlets<'_, '_> {
         });
     }
 
-    /// A piece of a line streamed in.
+    /// A piece of a line streamed in. Under a line format only its words are spoken; its
+    /// emotion is set on the NPC as soon as it is closed.
     fn text(&mut self, r: &mut InFlight, text: String, generated: bool) {
+        let text = match r.markup.as_mut() {
+            Some(splitter) => {
+                let mut words = String::new();
+                for part in splitter.push(&text) {
+                    match part {
+                        LinePart::Words(w) => words.push_str(&w),
+                        LinePart::Emotion(e) => {
+                            self.commands.entity(r.npc).try_insert(NpcEmotion(e));
+                        }
+                        // Read, validated and routed with the whole line at its end.
+                        LinePart::Call(_) => {}
+                    }
+                }
+                words
+            }
+            None => text,
+        };
         // The first chunk's leading space is SentencePiece's word mark, not speech.
         let text = if r.text.is_empty() {
             text.trim_start().to_owned()
@@ -145,7 +202,12 @@ impl Outlets<'_, '_> {
                 stats: s,
                 ..
             } => {
-                let text = text.trim().to_owned();
+                // Under a line format, what was shown is the words; the story reads the rest.
+                let raw = text.trim().to_owned();
+                let text = match &r.markup {
+                    Some(_) => r.text.trim().to_owned(),
+                    None => raw.clone(),
+                };
                 let cancelled = reason == FinishReason::Cancelled;
                 if generated {
                     self.stats.record(&s);
@@ -170,7 +232,7 @@ impl Outlets<'_, '_> {
                     generated.then_some(s),
                 );
                 if !cancelled {
-                    self.line_done(&r, &text);
+                    self.line_done(&r, &raw);
                     return;
                 }
                 match r.purpose {

@@ -2,6 +2,8 @@
 //! with NPCs outside the story. Messages for an NPC whose persona is still loading wait for it.
 //! Never blocks.
 
+use std::sync::Arc;
+
 use bevy::prelude::*;
 
 use super::backend::{DialogueBackendRes, Purpose, Speaking, hold};
@@ -15,6 +17,7 @@ use super::story::{DialogueStory, StoryWait, player_partner};
 use crate::engine::backend::{BackendRequest, ChooseRequest, GenerateRequest, Prompt};
 use crate::engine::chat::{ChatMessage, Role};
 use crate::engine::sampler::SamplingParams;
+use crate::story::acts::MarkupSplitter;
 use crate::story::{OPENING_TURN, Persona, sanitize_player_text};
 
 /// Free chat with an NPC outside the story: a greeting (`said: None`) or an answer.
@@ -48,28 +51,36 @@ fn free_line(
         .unwrap_or_default();
     let user = said.clone().unwrap_or_else(|| OPENING_TURN.to_owned());
     turns.push(ChatMessage::new(Role::User, user));
-    let params = sampling_for(lookup, persona);
+    let mut params = sampling_for(lookup, persona);
+    // The persona's emotions and free-chat actions: described once in the (cached) system
+    // text, and the answer held to their format.
+    let format = persona.line_format(&persona.chat_actions);
+    let mut system = persona.system_text();
+    if let Some(f) = &format {
+        system = format!("{system}\n{}", f.instructions());
+        params.max_tokens += crate::story::MARKUP_TOKENS;
+    }
     let id = backend.next_id();
     let request = BackendRequest::Generate(GenerateRequest {
         id,
         conversation: conversation(npc),
-        prompt: Prompt {
-            system: persona.system_text(),
-            turns,
-        },
+        prompt: Prompt { system, turns },
         params,
         priority: lookup.priority(npc, partner),
         fallback: Some(fallback.clone()),
-        constraint: None,
+        constraint: format.as_ref().map(|f| Arc::new(f.constraint())),
     });
     let generated = backend.has_model();
     let speaker = Some(persona.id.clone());
+    let markup = format.as_ref().map(|_| MarkupSplitter::new());
     let purpose = Purpose::FreeLine {
         said,
         fallback: fallback.clone(),
+        format,
     };
     match backend.submit(request, npc, purpose, Some(speaker.clone())) {
-        Ok(request) => {
+        Ok(mut request) => {
+            request.markup = markup;
             hold(speaking, npc, request);
             speech::queue(commands, buffers, npc, speaker, generated);
         }

@@ -45,7 +45,8 @@ pub use prompt::{
 };
 pub use route::{NONE_OF_THESE, pick_keywords, pick_scored, route_prompt, sanitize_player_text};
 pub use runtime::{
-    Beat, LineOutcome, LineRequest, RouteRequest, Routed, RuntimeError, ShownOption, StoryRuntime,
+    Beat, LineOutcome, LineRequest, MARKUP_TOKENS, RouteRequest, Routed, RuntimeError, ShownOption,
+    StoryRuntime,
 };
 pub use save::{SAVE_FORMAT, SaveError, SaveGame, content_hash, write_atomic};
 pub use session::{Session, SpokenLine};

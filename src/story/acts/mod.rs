@@ -18,7 +18,7 @@ mod value;
 pub use decl::{ActionDecl, ArgType};
 pub use format::LineFormat;
 pub use markup::{LinePart, MarkupSplitter};
-pub use value::{Action, ActionError, ArgValue, FromArg};
+pub use value::{Action, ActionError, ArgValue, FromArg, ReadLine};
 
 #[cfg(test)]
 mod tests;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{ActionDecl, ArgType, LineFormat};
+use super::{ActionDecl, ArgType, LineFormat, LinePart, MarkupSplitter};
 
 /// A validated argument value.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +138,47 @@ pub enum ActionError {
     },
 }
 
+/// A finished line in a [`LineFormat`], read: its words, its emotion, its action.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReadLine {
+    /// The spoken words, without markup, trimmed.
+    pub words: String,
+    /// The emotion the line opened with, if it is one of the format's.
+    pub emotion: Option<String>,
+    /// The action taken, validated.
+    pub action: Option<Action>,
+    /// A call that was refused (not allowed, or bad arguments): no action is taken.
+    pub refused: Option<ActionError>,
+}
+
 impl LineFormat {
+    /// Reads a whole line (the model's text, markup included).
+    pub fn read(&self, text: &str) -> ReadLine {
+        let mut line = ReadLine::default();
+        let mut splitter = MarkupSplitter::new();
+        let mut parts = splitter.push(text);
+        parts.extend(splitter.finish());
+        for part in parts {
+            match part {
+                LinePart::Words(w) => line.words.push_str(&w),
+                LinePart::Emotion(e) => {
+                    if line.emotion.is_none() {
+                        line.emotion = self.emotion(&e).map(str::to_owned);
+                    }
+                }
+                LinePart::Call(call) if line.action.is_none() && line.refused.is_none() => {
+                    match self.action(&call) {
+                        Ok(a) => line.action = Some(a),
+                        Err(e) => line.refused = Some(e),
+                    }
+                }
+                LinePart::Call(_) => {}
+            }
+        }
+        line.words = line.words.trim().to_owned();
+        line
+    }
+
     /// Reads a call (`give_item {"item":"key"}`, without the angle brackets) as an allowed,
     /// validated action.
     pub fn action(&self, call: &str) -> Result<Action, ActionError> {

@@ -7,7 +7,7 @@ use crate::story::prompt::{PromptParts, fit, state_text};
 use crate::story::validate::PLAYER;
 
 use super::{LineOutcome, LineRequest, RuntimeError, StoryRuntime};
-use crate::story::acts::{LineFormat, LinePart, MarkupSplitter};
+use crate::story::acts::{LineFormat, ReadLine};
 
 /// Tokens a formatted line may spend on its emotion and action call, besides its words.
 pub const MARKUP_TOKENS: usize = 96;
@@ -122,35 +122,18 @@ impl StoryRuntime {
 /// Reads a finished line under `format` (`None`: plain words). The `next` of the result is
 /// left empty for the caller.
 pub(super) fn read_line(format: Option<&LineFormat>, text: &str) -> LineOutcome {
-    let mut outcome = LineOutcome {
-        words: String::new(),
-        emotion: None,
-        action: None,
-        refused: None,
+    let read = match format {
+        Some(f) => f.read(text),
+        None => ReadLine {
+            words: text.trim().to_owned(),
+            ..ReadLine::default()
+        },
+    };
+    LineOutcome {
+        words: read.words,
+        emotion: read.emotion,
+        action: read.action,
+        refused: read.refused,
         next: String::new(),
-    };
-    let Some(format) = format else {
-        outcome.words = text.trim().to_owned();
-        return outcome;
-    };
-    let mut splitter = MarkupSplitter::new();
-    let mut parts = splitter.push(text);
-    parts.extend(splitter.finish());
-    for part in parts {
-        match part {
-            LinePart::Words(w) => outcome.words.push_str(&w),
-            LinePart::Emotion(e) => {
-                if outcome.emotion.is_none() {
-                    outcome.emotion = format.emotion(&e).map(str::to_owned);
-                }
-            }
-            LinePart::Call(call) if outcome.action.is_none() => match format.action(&call) {
-                Ok(a) => outcome.action = Some(a),
-                Err(e) => outcome.refused = Some(e),
-            },
-            LinePart::Call(_) => {}
-        }
     }
-    outcome.words = outcome.words.trim().to_owned();
-    outcome
 }

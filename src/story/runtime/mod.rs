@@ -22,6 +22,7 @@ use crate::story::model::{Effect, Node, VarValue};
 use crate::story::save::{SaveError, SaveGame, content_hash};
 use crate::story::state::StoryState;
 use crate::story::strings::option_ids;
+pub use lines::MARKUP_TOKENS;
 use lines::read_line;
 
 /// A story in progress.
