@@ -6,12 +6,21 @@ mod common;
 use std::process::Command;
 
 fn transcript(story: &str, inputs: &str, model: Option<&std::path::Path>) -> String {
+    transcript_seeded(story, inputs, model, 7)
+}
+
+fn transcript_seeded(
+    story: &str,
+    inputs: &str,
+    model: Option<&std::path::Path>,
+    seed: u64,
+) -> String {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_llama-dialogue"));
     cmd.args(["transcript", story, "--inputs", inputs]);
     if let Some(m) = model {
         cmd.arg("--model")
             .arg(m)
-            .args(["--threads", "1", "--seed", "7"]);
+            .args(["--threads", "1", "--seed", &seed.to_string()]);
     }
     let out = common::output(&mut cmd);
     assert!(
@@ -94,23 +103,12 @@ fn a_real_model_writes_lines_and_scores_free_text_deterministically() {
 fn a_real_model_acts_shows_emotions_and_the_story_follows() {
     let model = common::model("stories260K.gguf");
     let run = |seed: u64| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_llama-dialogue"));
-        cmd.args([
-            "transcript",
+        transcript_seeded(
             "tests/fixtures/acts/market.story.ron",
-            "--inputs",
             "/dev/null",
-        ])
-        .arg("--model")
-        .arg(&model)
-        .args(["--threads", "1", "--seed", &seed.to_string()]);
-        let out = common::output(&mut cmd);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+            Some(&model),
+            seed,
+        )
     };
     let line = regex::Regex::new(r"^Tilda: \[(calm|glad|worried)\] [^\[\]<>{}]+$").unwrap();
     let (mut sales, mut waves, mut none) = (0, 0, 0);
