@@ -56,3 +56,45 @@ fn a_missing_model_falls_back_to_authored_lines() {
         )
     );
 }
+
+/// A remote server that refuses connections: the same fallback, with the server named.
+#[cfg(feature = "remote")]
+#[test]
+fn an_unreachable_remote_server_falls_back_to_authored_lines() {
+    // Nothing listens on port 1.
+    let url = "http://127.0.0.1:1".to_owned();
+    let mut app = app(
+        LlamaDialoguePlugin {
+            model: ModelSource::Remote {
+                url: url.clone(),
+                model: None,
+                api_key_env: None,
+            },
+            ..lantern_plugin()
+        },
+        false,
+    );
+    let wren = spawn_npc(&mut app, "wren", -3.0);
+    run_until_loaded(&mut app);
+    assert!(run_until(&mut app, |a| {
+        a.world().resource::<DialogueBackendRes>().kind() == BackendKind::Scripted
+    }));
+    let reason = app
+        .world()
+        .resource::<DialogueBackendRes>()
+        .fallback_reason()
+        .unwrap()
+        .to_owned();
+    assert!(
+        reason.contains(&format!("cannot connect to {url}")),
+        "{reason}"
+    );
+    send(&mut app, TalkTo { npc: wren });
+    assert!(run_until(&mut app, |a| log(a).count("Choices") == 1));
+    assert!(
+        log(&app).kinds_for(wren).contains(
+            &"Finished: Find it before moonrise, I beg you. The festival cannot begin in darkness."
+                .to_string()
+        )
+    );
+}

@@ -12,6 +12,7 @@ pub mod gguf;
 pub mod llama;
 pub mod model;
 pub mod pool;
+pub mod remote;
 pub mod sampler;
 pub mod source;
 pub mod stop;

@@ -19,6 +19,18 @@ pub enum ModelSource {
         /// File in it, e.g. `llama-2-7b-chat.Q4_K_M.gguf`.
         file: String,
     },
+    /// A model served by an OpenAI-compatible server (cargo feature `remote`, on by default):
+    /// the plugin streams lines from it ([`OpenAiCompatible`](crate::engine::remote)) instead
+    /// of loading a file. The defaults of
+    /// [`RemoteConfig`](crate::engine::remote) apply to everything not given here.
+    Remote {
+        /// The server's base address, e.g. `http://127.0.0.1:8080`.
+        url: String,
+        /// The model name to ask for; `None`: the first one the server lists.
+        model: Option<String>,
+        /// The environment variable that holds the API key, if the server needs one.
+        api_key_env: Option<String>,
+    },
 }
 
 /// The chat model [`ModelSource::default_chat`] names.
@@ -56,6 +68,14 @@ pub enum SourceError {
     /// This build has no download support.
     #[error("this build has no download support (cargo feature `download`); use ModelSource::Path")]
     NoDownloadSupport,
+    /// [`ModelSource::Remote`] was asked for a file (it is served by a server, not loaded).
+    #[error(
+        "the model at {url} is served remotely and has no local file (the plugin uses the remote backend; a build without the `remote` feature cannot)"
+    )]
+    Remote {
+        /// The server's address.
+        url: String,
+    },
     /// [`ModelSource::None`] was asked for a file.
     #[error("no model is configured (ModelSource::None): set a model path to generate lines")]
     NoModel,
@@ -88,6 +108,10 @@ impl ModelSource {
                 |n| n.to_string_lossy().into_owned(),
             ),
             Self::HuggingFace { repo, file } => format!("{repo}/{file}"),
+            Self::Remote { url, model, .. } => match model {
+                Some(m) => format!("{m} at {url}"),
+                None => url.clone(),
+            },
             Self::None => "no model".into(),
         }
     }
@@ -98,6 +122,7 @@ impl ModelSource {
         match self {
             Self::Path(p) => Ok(p.clone()),
             Self::HuggingFace { repo, file } => download(repo, file),
+            Self::Remote { url, .. } => Err(SourceError::Remote { url: url.clone() }),
             Self::None => Err(SourceError::NoModel),
         }
     }

@@ -60,7 +60,28 @@ pub(crate) struct InFlight {
     pub line: Option<LineInfo>,
     /// For a line held to a format (emotion, words, action): splits the stream so that only
     /// the words are shown.
-    pub markup: Option<MarkupSplitter>,
+    pub markup: Option<LineMarkup>,
+}
+
+/// The streaming side of a line format: the splitter that keeps markup out of the shown words,
+/// and the emotions the format allows (a server that does not hold the line to the format may
+/// write any word in brackets; only a declared emotion is set on the NPC).
+#[derive(Debug)]
+pub struct LineMarkup {
+    /// Splits the stream into words, emotion and call.
+    pub splitter: MarkupSplitter,
+    /// The declared emotions.
+    pub emotions: Vec<String>,
+}
+
+impl LineMarkup {
+    /// For a line held to `format`.
+    pub fn new(format: &LineFormat) -> Self {
+        Self {
+            splitter: MarkupSplitter::new(),
+            emotions: format.emotions.clone(),
+        }
+    }
 }
 
 impl InFlight {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 use super::assets::StoryAsset;
-use super::backend::{DialogueBackendRes, Purpose, Speaking, hold};
+use super::backend::{DialogueBackendRes, LineMarkup, Purpose, Speaking, hold};
 use super::components::SpeechBuffer;
 use super::events::{
     ChoicesPresented, ChoicesWithdrawn, DialogueError, InputRequested, StoryEnded, StoryNodeEntered,
@@ -16,7 +16,6 @@ use super::lookup::NpcLookup;
 use super::speech;
 use super::story::{DialogueStory, StoryWait};
 use crate::engine::backend::{BackendRequest, ConversationId, GenerateRequest};
-use crate::story::acts::MarkupSplitter;
 use crate::story::{Beat, Conversation, LineRequest, Step, StoryRuntime};
 
 /// Starts each story once its asset is loaded; puts hot-reloaded versions in place.
@@ -284,7 +283,7 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             .submit(request, npc, purpose, Some(speaker.clone()))
         {
             Ok(mut request) => {
-                request.markup = req.format.as_ref().map(|_| MarkupSplitter::new());
+                request.markup = req.format.as_ref().map(LineMarkup::new);
                 c.line_sent(request.id());
                 hold(self.speaking, npc, request);
                 speech::queue(self.commands, self.buffers, npc, speaker, generated);

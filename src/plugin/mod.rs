@@ -142,6 +142,17 @@ impl LlamaDialoguePlugin {
         }
         match &self.model {
             ModelSource::None => Box::new(Scripted::new()),
+            #[cfg(feature = "remote")]
+            ModelSource::Remote {
+                url,
+                model,
+                api_key_env,
+            } => {
+                let mut config = crate::engine::remote::RemoteConfig::new(url.clone());
+                config.model = model.clone();
+                config.api_key_env = api_key_env.clone();
+                Box::new(crate::engine::remote::OpenAiCompatible::spawn(config))
+            }
             model => {
                 let mut config = WorkerConfig::new(model.clone());
                 config.threads = self.threads;

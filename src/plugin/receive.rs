@@ -160,14 +160,15 @@ impl Outlets<'_, '_> {
     /// emotion is set on the NPC as soon as it is closed.
     fn text(&mut self, r: &mut InFlight, text: String, generated: bool) {
         let text = match r.markup.as_mut() {
-            Some(splitter) => {
+            Some(markup) => {
                 let mut words = String::new();
-                for part in splitter.push(&text) {
+                for part in markup.splitter.push(&text) {
                     match part {
                         LinePart::Words(w) => words.push_str(&w),
-                        LinePart::Emotion(e) => {
+                        LinePart::Emotion(e) if markup.emotions.contains(&e) => {
                             self.commands.entity(r.npc).try_insert(NpcEmotion(e));
                         }
+                        LinePart::Emotion(_) => {}
                         // Read, validated and routed with the whole line at its end.
                         LinePart::Call(_) => {}
                     }

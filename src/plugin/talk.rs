@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 
-use super::backend::{DialogueBackendRes, Purpose, Speaking, hold};
+use super::backend::{DialogueBackendRes, LineMarkup, Purpose, Speaking, hold};
 use super::components::{NpcMemory, SpeechBuffer};
 use super::drive::{conversation, story_involves};
 use super::events::DialogueError;
@@ -17,7 +17,6 @@ use super::story::{DialogueStory, StoryWait, player_partner};
 use crate::engine::backend::{BackendRequest, ChooseRequest, GenerateRequest, Prompt};
 use crate::engine::chat::{ChatMessage, Role};
 use crate::engine::sampler::SamplingParams;
-use crate::story::acts::MarkupSplitter;
 use crate::story::{OPENING_TURN, Persona, sanitize_player_text};
 
 /// Free chat with an NPC outside the story: a greeting (`said: None`) or an answer.
@@ -72,7 +71,7 @@ fn free_line(
     });
     let generated = backend.has_model();
     let speaker = Some(persona.id.clone());
-    let markup = format.as_ref().map(|_| MarkupSplitter::new());
+    let markup = format.as_ref().map(LineMarkup::new);
     let purpose = Purpose::FreeLine {
         said,
         fallback: fallback.clone(),

@@ -4,6 +4,8 @@
 #[cfg(feature = "plugin")]
 pub mod app;
 pub mod cross_check;
+#[cfg(feature = "remote")]
+pub mod server;
 
 use std::collections::HashSet;
 use std::io::Read;

@@ -11,68 +11,76 @@ use bevy_llama_dialogue::engine::llama::Llama;
 use bevy_llama_dialogue::engine::model::ModelOptions;
 use bevy_llama_dialogue::engine::sampler::SamplingParams;
 
-use crate::{CliResult, ModelArg};
+use crate::CliResult;
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// The GGUF model file.
+    #[arg(
+        long,
+        short,
+        required_unless_present = "remote",
+        conflicts_with = "remote"
+    )]
+    model: Option<PathBuf>,
     #[command(flatten)]
-    model: ModelArg,
+    pub(crate) remote: crate::remote::RemoteArgs,
     /// The prompt (completion), or the user's message with --chat.
     #[arg(long, short)]
-    prompt: String,
+    pub(crate) prompt: String,
     /// A system message (with --chat).
     #[arg(long)]
-    system: Option<String>,
+    pub(crate) system: Option<String>,
     /// Wrap the prompt in the model's chat template.
     #[arg(long)]
-    chat: bool,
+    pub(crate) chat: bool,
     /// Override the chat template: llama2, zephyr, chatml, plain.
     #[arg(long)]
     template: Option<String>,
     /// Most tokens to generate.
     #[arg(long, default_value_t = 128)]
-    max_tokens: usize,
+    pub(crate) max_tokens: usize,
     /// Temperature; 0 is greedy.
     #[arg(long, default_value_t = 0.8)]
-    temperature: f32,
+    pub(crate) temperature: f32,
     /// Top-k (0 disables).
     #[arg(long, default_value_t = 40)]
-    top_k: usize,
+    pub(crate) top_k: usize,
     /// Top-p (1 disables).
     #[arg(long, default_value_t = 0.95)]
-    top_p: f32,
+    pub(crate) top_p: f32,
     /// Min-p (0 disables).
     #[arg(long, default_value_t = 0.05)]
-    min_p: f32,
+    pub(crate) min_p: f32,
     /// Repetition penalty (1 disables).
     #[arg(long, default_value_t = 1.1)]
-    repeat_penalty: f32,
+    pub(crate) repeat_penalty: f32,
     /// Random seed (same seed, same text).
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Stop before this string (repeatable).
     #[arg(long)]
-    stop: Vec<String>,
+    pub(crate) stop: Vec<String>,
     /// Cap the context window (tokens).
     #[arg(long)]
     ctx: Option<usize>,
     /// Print only one JSON object at the end: {"prompt_tokens":[..],"tokens":[..],"text":"..",..}.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// Hold the output to a Lark grammar (llguidance's dialect) in FILE.
     #[arg(long, value_name = "FILE", group = "constraint")]
-    grammar: Option<PathBuf>,
+    pub(crate) grammar: Option<PathBuf>,
     /// Hold the output to the JSON schema in FILE (the output is compact JSON).
     #[arg(long, value_name = "FILE", group = "constraint")]
-    json_schema: Option<PathBuf>,
+    pub(crate) json_schema: Option<PathBuf>,
     /// Hold the output to a regular expression (the whole output matches it).
     #[arg(long, value_name = "PATTERN", group = "constraint")]
-    regex: Option<String>,
+    pub(crate) regex: Option<String>,
 }
 
 impl Args {
     /// The constraint asked for, with the name its errors give.
-    fn constraint(&self) -> Result<Option<(Constraint, String)>, ConstraintError> {
+    pub(crate) fn constraint(&self) -> Result<Option<(Constraint, String)>, ConstraintError> {
         Ok(if let Some(path) = &self.grammar {
             Some((Constraint::lark_file(path)?, path.display().to_string()))
         } else if let Some(path) = &self.json_schema {
@@ -89,6 +97,9 @@ impl Args {
 }
 
 pub fn run(args: Args, threads: Option<usize>) -> CliResult {
+    if args.remote.remote.is_some() {
+        return crate::remote::generate(&args);
+    }
     // One warm pool for the whole run (a forward pass has many short parallel sections).
     crate::compute_pool(threads)?
         .install(|| run_in_pool(args))
@@ -98,8 +109,11 @@ pub fn run(args: Args, threads: Option<usize>) -> CliResult {
 fn run_in_pool(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // An unreadable constraint file is reported before the model loads.
     let constraint = args.constraint()?;
+    let Some(model) = &args.model else {
+        return Err("give --model or --remote".into());
+    };
     let mut llama = Llama::load(
-        &args.model.model,
+        model,
         &ModelOptions {
             max_context: args.ctx,
             ..Default::default()

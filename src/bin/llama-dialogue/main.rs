@@ -9,6 +9,7 @@ mod inspect;
 mod lsp;
 mod make_model;
 mod play;
+mod remote;
 mod strings;
 mod tokenize;
 

@@ -22,8 +22,10 @@ pub struct StoryArgs {
     /// The story file.
     story: PathBuf,
     /// A GGUF model to write the generated lines (default: the authored fallback lines).
-    #[arg(long, short)]
+    #[arg(long, short, conflicts_with = "remote")]
     model: Option<PathBuf>,
+    #[command(flatten)]
+    remote: crate::remote::RemoteArgs,
     /// Sampling seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -111,30 +113,35 @@ fn runtime(
 
 fn session(
     runtime: StoryRuntime,
-    model: Option<&Path>,
-    seed: u64,
+    args: &StoryArgs,
     threads: Option<usize>,
 ) -> Result<Session, Box<dyn std::error::Error>> {
-    let backend: Box<dyn DialogueBackend> = match model {
-        Some(m) => {
-            let mut config = WorkerConfig::new(ModelSource::path(m));
-            config.threads = threads;
-            Box::new(LocalLlama::spawn(config))
-        }
-        None => Box::new(Scripted::new()),
-    };
+    let (backend, named): (Box<dyn DialogueBackend>, Option<String>) =
+        match (&args.model, args.remote.backend()) {
+            (Some(m), _) => {
+                let mut config = WorkerConfig::new(ModelSource::path(m));
+                config.threads = threads;
+                let named = format!("{}: the model could not be loaded", m.display());
+                (Box::new(LocalLlama::spawn(config)), Some(named))
+            }
+            (None, Some(remote)) => {
+                let named = format!("{}: the server cannot be used", remote.label());
+                (remote, Some(named))
+            }
+            (None, None) => (Box::new(Scripted::new()), None),
+        };
     let mut s = Session::new(runtime, backend);
-    s.seed = Some(seed);
+    s.seed = Some(args.seed);
     // A model asked for by name must be the one that speaks: a load failure is an error here,
     // not a silent switch to the authored lines.
-    if let Some(m) = model
+    if let Some(named) = named
         && !s.has_model()
     {
         let why = match s.backend().status() {
             BackendStatus::Failed(why) => why,
             other => format!("{other:?}"),
         };
-        return Err(format!("{}: the model could not be loaded: {why}", m.display()).into());
+        return Err(format!("{named}: {why}").into());
     }
     Ok(s)
 }
@@ -143,7 +150,7 @@ pub fn play(args: PlayArgs, threads: Option<usize>) -> CliResult {
     let a = &args.story;
     let bundle = load_bundle(&a.story, a.locale.as_deref())?;
     let rt = runtime(&bundle, a.load.as_deref())?;
-    let mut s = session(rt, a.model.as_deref(), a.seed, threads)?;
+    let mut s = session(rt, a, threads)?;
     let stdin = std::io::stdin();
     let mut lines = stdin.lock().lines();
     let mut input = || {
@@ -190,7 +197,7 @@ pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
                 old.conversation = Conversation::new(rt);
                 old
             }
-            None => session(rt, a.model.as_deref(), a.seed, threads)?,
+            None => session(rt, a, threads)?,
         };
         let s = s.insert(session);
         if args.inputs.len() > 1 {

@@ -3,8 +3,9 @@
 //! [`DialogueBackend`] is non-blocking by contract: `submit` either queues or answers
 //! [`SubmitError::Busy`], `poll` returns what is ready. [`LocalLlama`] runs a GGUF model on a
 //! background worker thread; [`Scripted`] speaks authored lines word by word without a model
-//! (tests, and games shipped without a model). A remote (OpenAI-compatible) backend is one more
-//! implementation: callers do not change.
+//! (tests, and games shipped without a model). [`OpenAiCompatible`](crate::engine::remote)
+//! (cargo feature `remote`) streams lines from an OpenAI-compatible server: callers do not
+//! change.
 
 mod local;
 mod protocol;
@@ -18,6 +19,7 @@ pub use protocol::{
 };
 pub use reply::{Replies, Reply};
 pub use scripted::Scripted;
+pub(crate) use scripted::keyword_scores;
 
 /// What kind of backend it is, for UIs that must say whether a model is speaking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -167,6 +167,9 @@ pub enum RequestError {
     /// The request's constraint does not compile (or failed while decoding).
     #[error(transparent)]
     Constraint(#[from] ConstraintError),
+    /// A remote server failed to give the line.
+    #[error(transparent)]
+    Remote(#[from] crate::engine::remote::RemoteError),
     /// The request cannot be served by this backend.
     #[error("{0}")]
     Unsupported(String),

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::protocol::{BackendEvent, BackendRequest, CandidateScore, RequestId};
+use super::protocol::{BackendEvent, BackendRequest, CandidateScore, Prompt, RequestId};
 use super::{BackendKind, BackendStatus, DialogueBackend, SubmitError};
 use crate::engine::generate::{FinishReason, GenerationStats};
 
@@ -97,24 +97,7 @@ impl Scripted {
                     id: r.id,
                     conversation: None,
                 });
-                let said = words(r.prompt.last_user_text().unwrap_or(""));
-                let scores = r
-                    .candidates
-                    .iter()
-                    .map(|c| {
-                        let cw = words(c);
-                        let hits = cw.iter().filter(|w| said.contains(w)).count();
-                        let fraction = if cw.is_empty() {
-                            0.0
-                        } else {
-                            hits as f32 / cw.len() as f32
-                        };
-                        CandidateScore {
-                            log_prob: fraction.max(1e-6).ln(),
-                            tokens: cw.len(),
-                        }
-                    })
-                    .collect();
+                let scores = keyword_scores(&r.prompt, &r.candidates);
                 self.ready
                     .push_back(BackendEvent::Scores { id: r.id, scores });
             }
@@ -167,6 +150,29 @@ impl Scripted {
             self.active = None;
         }
     }
+}
+
+/// Scores candidates by the fraction of their words (3+ letters, case-insensitive) that the
+/// player's last message used, as a natural log (`ln(max(fraction, 1e-6))`): free-text routing
+/// without a model's scores.
+pub(crate) fn keyword_scores(prompt: &Prompt, candidates: &[String]) -> Vec<CandidateScore> {
+    let said = words(prompt.last_user_text().unwrap_or(""));
+    candidates
+        .iter()
+        .map(|c| {
+            let cw = words(c);
+            let hits = cw.iter().filter(|w| said.contains(w)).count();
+            let fraction = if cw.is_empty() {
+                0.0
+            } else {
+                hits as f32 / cw.len() as f32
+            };
+            CandidateScore {
+                log_prob: fraction.max(1e-6).ln(),
+                tokens: cw.len(),
+            }
+        })
+        .collect()
 }
 
 fn words(text: &str) -> Vec<String> {

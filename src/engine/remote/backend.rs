@@ -1,0 +1,343 @@
+//! [`OpenAiCompatible`]: the [`DialogueBackend`] for a model behind an OpenAI-compatible API.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::client::{Client, api_key};
+use super::config::RemoteConfig;
+use super::stream::{self, Job};
+use super::wire::model_ids;
+use crate::engine::backend::{
+    BackendEvent, BackendKind, BackendRequest, BackendStatus, DialogueBackend, RequestId,
+    SubmitError, keyword_scores,
+};
+use crate::engine::generate::{FinishReason, GenerationStats};
+
+/// Lines from a server that speaks the OpenAI chat-completions API with server-sent events:
+/// llama.cpp's `llama-server`, llama-cpp-python's server, vLLM, Ollama (cargo feature
+/// `remote`, on by default).
+///
+/// Like the local backend it never blocks the caller: a start-up thread checks the server
+/// (`GET /v1/models`: `Loading` until it answers, then `Ready`, or `Failed` with the reason),
+/// and [`RemoteConfig::max_concurrent`] threads stream lines, highest priority first.
+/// `cancel` ends a line at once (`Finished { Cancelled }`, nothing after it) and its thread
+/// drops the connection at its next read, which stops the server's generation.
+///
+/// The server holds the model and its caches: `ResetConversation` has nothing to clear, and
+/// `Warm` is answered at once. `Choose` (free text onto authored edges) uses keyword overlap,
+/// as the scripted backend does: the chat API returns no scores for given continuations.
+/// A JSON-schema constraint is sent as `response_format` (held by servers that support it);
+/// other constraints are not sent, and the story layer validates what comes back.
+pub struct OpenAiCompatible {
+    shared: Arc<Shared>,
+    events: Receiver<BackendEvent>,
+    threads: Vec<JoinHandle<()>>,
+    /// Submitted lines not yet ended, with their cancel flags and the text delivered so far.
+    open: HashMap<RequestId, Open>,
+    /// Cancelled lines whose thread has not ended yet: their late events are dropped.
+    dropped: HashSet<RequestId>,
+    ready: VecDeque<BackendEvent>,
+    label: String,
+}
+
+struct Open {
+    cancel: Arc<AtomicBool>,
+    text: String,
+}
+
+struct Shared {
+    client: Client,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    status: Mutex<BackendStatus>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<(i32, u64, Job)>,
+    seq: u64,
+    stopping: bool,
+}
+
+impl OpenAiCompatible {
+    /// Starts the health check and the streaming threads; returns at once.
+    pub fn spawn(config: RemoteConfig) -> Self {
+        let label = format!("remote: {}", config.url);
+        let (tx, events) = crossbeam_channel::unbounded();
+        let max = config.max_concurrent.max(1);
+        let (key, status) = match api_key(&config) {
+            Ok(key) => (key, BackendStatus::Loading),
+            Err(e) => (None, BackendStatus::Failed(e.to_string())),
+        };
+        let failed = matches!(status, BackendStatus::Failed(_));
+        let shared = Arc::new(Shared {
+            client: Client::new(config, key),
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            status: Mutex::new(status),
+        });
+        let mut threads = Vec::new();
+        if !failed {
+            let s = Arc::clone(&shared);
+            let mut started = spawn_named("remote-check", move || check(&s));
+            for i in 0..max {
+                let s = Arc::clone(&shared);
+                let tx = tx.clone();
+                started = started.and_then(|t| {
+                    threads.push(t);
+                    spawn_named(&format!("remote-{i}"), move || serve(&s, &tx))
+                });
+            }
+            match started {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    *lock(&shared.status) =
+                        BackendStatus::Failed(format!("cannot start a thread: {e}"));
+                }
+            }
+        }
+        tracing::info!(
+            "{label}: free text is routed by keywords (the chat API returns no scores for given continuations)"
+        );
+        Self {
+            shared,
+            events,
+            threads,
+            open: HashMap::new(),
+            dropped: HashSet::new(),
+            ready: VecDeque::new(),
+            label,
+        }
+    }
+
+    fn answer_at_once(&mut self, request: BackendRequest) {
+        match request {
+            BackendRequest::Choose(r) => {
+                self.ready.push_back(BackendEvent::Started {
+                    id: r.id,
+                    conversation: None,
+                });
+                let scores = keyword_scores(&r.prompt, &r.candidates);
+                self.ready
+                    .push_back(BackendEvent::Scores { id: r.id, scores });
+            }
+            BackendRequest::Warm { id, .. } => {
+                self.ready.push_back(BackendEvent::Started {
+                    id,
+                    conversation: None,
+                });
+                self.ready.push_back(BackendEvent::Warmed {
+                    id,
+                    prefix_tokens: 0,
+                    already_cached: false,
+                });
+            }
+            BackendRequest::ResetConversation(_) | BackendRequest::Generate(_) => {}
+        }
+    }
+}
+
+fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new().name(name.to_owned()).spawn(f)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The start-up check: `Ready` once `/v1/models` answers, else `Failed` with the reason.
+fn check(shared: &Shared) {
+    let status = match stream::get_json(&shared.client, "/v1/models") {
+        Ok(models) => {
+            let ids = model_ids(&models);
+            if let Some(first) = ids.first() {
+                shared.client.set_listed_model(first.clone());
+            }
+            match &shared.client.config().model {
+                Some(m) if !ids.is_empty() && !ids.contains(m) => {
+                    tracing::warn!("the server lists {ids:?}, not the configured model {m:?}");
+                }
+                _ => {}
+            }
+            BackendStatus::Ready
+        }
+        Err(e) => BackendStatus::Failed(e.to_string()),
+    };
+    *lock(&shared.status) = status;
+    shared.wake.notify_all();
+}
+
+/// A streaming thread: takes the most urgent job once the server is ready, streams it.
+fn serve(shared: &Shared, out: &Sender<BackendEvent>) {
+    loop {
+        let job = {
+            let mut queue = lock(&shared.queue);
+            loop {
+                if queue.stopping {
+                    return;
+                }
+                let ready = !matches!(*lock(&shared.status), BackendStatus::Loading);
+                if ready && !queue.jobs.is_empty() {
+                    let best = (0..queue.jobs.len())
+                        .max_by_key(|&i| (queue.jobs[i].0, std::cmp::Reverse(queue.jobs[i].1)))
+                        .unwrap_or(0);
+                    break queue.jobs.swap_remove(best).2;
+                }
+                queue = shared
+                    .wake
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        };
+        let status = lock(&shared.status).clone();
+        match status {
+            BackendStatus::Failed(reason) => {
+                let _ = out.send(BackendEvent::Error {
+                    id: Some(job.request.id),
+                    error: crate::engine::backend::RequestError::Unsupported(format!(
+                        "the remote backend is not running: {reason}"
+                    )),
+                });
+            }
+            _ => stream::run(&shared.client, &job, out),
+        }
+    }
+}
+
+impl DialogueBackend for OpenAiCompatible {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Remote
+    }
+
+    fn label(&self) -> String {
+        self.label.clone()
+    }
+
+    fn status(&mut self) -> BackendStatus {
+        lock(&self.shared.status).clone()
+    }
+
+    fn submit(&mut self, request: BackendRequest) -> Result<(), SubmitError> {
+        match lock(&self.shared.status).clone() {
+            BackendStatus::Failed(reason) => return Err(SubmitError::NotRunning(reason)),
+            BackendStatus::Stopped => return Err(SubmitError::NotRunning("stopped".into())),
+            BackendStatus::Loading | BackendStatus::Ready => {}
+        }
+        let BackendRequest::Generate(request) = request else {
+            self.answer_at_once(request);
+            return Ok(());
+        };
+        let mut queue = lock(&self.shared.queue);
+        let capacity = self.shared.client.config().queue_capacity;
+        if queue.jobs.len() >= capacity {
+            return Err(SubmitError::Busy { capacity });
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.open.insert(
+            request.id,
+            Open {
+                cancel: Arc::clone(&cancel),
+                text: String::new(),
+            },
+        );
+        queue.seq += 1;
+        let seq = queue.seq;
+        queue.jobs.push((
+            request.priority,
+            seq,
+            Job {
+                request,
+                cancel,
+                queued_at: Instant::now(),
+            },
+        ));
+        drop(queue);
+        self.shared.wake.notify_one();
+        Ok(())
+    }
+
+    fn cancel(&mut self, id: RequestId) {
+        let Some(open) = self.open.remove(&id) else {
+            return;
+        };
+        open.cancel.store(true, Ordering::Relaxed);
+        let mut queue = lock(&self.shared.queue);
+        let before = queue.jobs.len();
+        queue.jobs.retain(|(_, _, job)| job.request.id != id);
+        if queue.jobs.len() == before {
+            // Taken by a thread already: its remaining events are dropped when they arrive.
+            self.dropped.insert(id);
+        }
+        drop(queue);
+        self.ready.push_back(BackendEvent::Finished {
+            id,
+            reason: FinishReason::Cancelled,
+            text: open.text,
+            stats: GenerationStats::default(),
+            dropped_turns: 0,
+        });
+    }
+
+    fn poll(&mut self, max: usize, out: &mut Vec<BackendEvent>) -> usize {
+        let mut n = 0;
+        while n < max {
+            let event = match self.ready.pop_front() {
+                Some(e) => e,
+                None => match self.events.try_recv() {
+                    Ok(e) => {
+                        let id = e.id().unwrap_or(RequestId::MAX);
+                        if self.dropped.contains(&id) {
+                            if e.is_final() {
+                                self.dropped.remove(&id);
+                            }
+                            continue;
+                        }
+                        if let BackendEvent::Text { text, .. } = &e
+                            && let Some(open) = self.open.get_mut(&id)
+                        {
+                            open.text.push_str(text);
+                        }
+                        if e.is_final() {
+                            self.open.remove(&id);
+                        }
+                        e
+                    }
+                    Err(_) => break,
+                },
+            };
+            out.push(event);
+            n += 1;
+        }
+        n
+    }
+
+    fn shutdown(&mut self) {
+        *lock(&self.shared.status) = BackendStatus::Stopped;
+        let mut queue = lock(&self.shared.queue);
+        queue.stopping = true;
+        queue.jobs.clear();
+        drop(queue);
+        for open in self.open.values() {
+            open.cancel.store(true, Ordering::Relaxed);
+        }
+        self.shared.wake.notify_all();
+        // Threads waiting for work end now; one inside a read ends at its next chunk or its
+        // idle timeout, so it is not joined (a game's exit must not wait on a slow server).
+        for t in std::mem::take(&mut self.threads) {
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+impl Drop for OpenAiCompatible {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,78 @@
+//! [`RemoteConfig`]: where the server is and how long to wait for it.
+
+use std::time::Duration;
+
+/// How to reach an OpenAI-compatible server (llama.cpp's server, llama-cpp-python, vLLM,
+/// Ollama). Every field is public; [`RemoteConfig::new`] gives the defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteConfig {
+    /// The server's base address, e.g. `http://127.0.0.1:8080` (a trailing `/v1` is accepted).
+    pub url: String,
+    /// The model name sent with each request; `None`: the first one the server lists.
+    pub model: Option<String>,
+    /// The environment variable holding the API key (sent as `Authorization: Bearer`), read
+    /// once at start; the key itself is never stored in the config, logged or shown.
+    pub api_key_env: Option<String>,
+    /// Lines streamed at once (each on its own connection); more wait in a priority queue.
+    pub max_concurrent: usize,
+    /// Most requests waiting before `submit` answers busy.
+    pub queue_capacity: usize,
+    /// Limit for opening a connection (also the start-up health check's).
+    pub connect_timeout: Duration,
+    /// Limit from sending a request to its first words (a long prompt is prefilled first).
+    pub first_token_timeout: Duration,
+    /// Limit for a silence inside a stream (keep-alive comments count as life).
+    pub idle_timeout: Duration,
+    /// Retries after a failed connection (never after the server has answered).
+    pub connect_retries: u32,
+    /// Wait before the first retry; doubled for each next one.
+    pub retry_backoff: Duration,
+    /// Ask the server to keep the prompt's cache for the next request (llama.cpp's
+    /// `cache_prompt`; servers that do not know the field ignore it).
+    pub cache_prompt: bool,
+}
+
+impl RemoteConfig {
+    /// The defaults for a server at `url`: 4 lines at once, connect 5 s, first token 120 s,
+    /// silence 30 s, 2 connect retries from 250 ms.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            model: None,
+            api_key_env: None,
+            max_concurrent: 4,
+            queue_capacity: 64,
+            connect_timeout: Duration::from_secs(5),
+            first_token_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(30),
+            connect_retries: 2,
+            retry_backoff: Duration::from_millis(250),
+            cache_prompt: true,
+        }
+    }
+
+    /// The full address of an API path such as `/v1/chat/completions`.
+    pub fn endpoint(&self, path: &str) -> String {
+        let base = self.url.trim_end_matches('/');
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        format!("{base}{path}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_accept_a_base_with_or_without_v1() {
+        for url in [
+            "http://h:1",
+            "http://h:1/",
+            "http://h:1/v1",
+            "http://h:1/v1/",
+        ] {
+            let c = RemoteConfig::new(url);
+            assert_eq!(c.endpoint("/v1/models"), "http://h:1/v1/models", "{url}");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! The OpenAI chat-completions wire format: the request body built from our
+//! [`GenerateRequest`], and the streamed chunks read back.
+
+use serde_json::{Map, Value, json};
+
+use crate::engine::backend::GenerateRequest;
+use crate::engine::chat::Role;
+use crate::engine::constrain::Constraint;
+use crate::engine::generate::FinishReason;
+
+/// The body of a `/v1/chat/completions` request: the persona as the system message, the turns
+/// as user/assistant messages, the sampling parameters under their OpenAI names (and llama.cpp's
+/// `top_k`, `min_p`, `repeat_penalty`, `cache_prompt`, which other servers ignore).
+pub(crate) fn chat_body(
+    model: Option<&str>,
+    request: &GenerateRequest,
+    cache_prompt: bool,
+    stream: bool,
+) -> Value {
+    let mut messages = Vec::with_capacity(request.prompt.turns.len() + 1);
+    if !request.prompt.system.is_empty() {
+        messages.push(json!({"role": "system", "content": request.prompt.system}));
+    }
+    for turn in &request.prompt.turns {
+        let role = match turn.role {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        messages.push(json!({"role": role, "content": turn.content}));
+    }
+    let p = &request.params;
+    let mut body = Map::new();
+    if let Some(model) = model {
+        body.insert("model".into(), json!(model));
+    }
+    body.insert("messages".into(), Value::Array(messages));
+    body.insert("stream".into(), json!(stream));
+    body.insert("max_tokens".into(), json!(p.max_tokens));
+    body.insert("temperature".into(), json!(p.temperature.max(0.0)));
+    body.insert("top_p".into(), json!(p.top_p));
+    body.insert("top_k".into(), json!(p.top_k));
+    body.insert("min_p".into(), json!(p.min_p));
+    body.insert("repeat_penalty".into(), json!(p.repeat_penalty));
+    body.insert("presence_penalty".into(), json!(p.presence_penalty));
+    body.insert("frequency_penalty".into(), json!(p.frequency_penalty));
+    if let Some(seed) = p.seed {
+        // OpenAI's seed is a signed 64-bit integer.
+        body.insert("seed".into(), json!(seed & (i64::MAX as u64)));
+    }
+    if !p.stop.is_empty() {
+        body.insert("stop".into(), json!(p.stop));
+    }
+    if cache_prompt {
+        body.insert("cache_prompt".into(), json!(true));
+    }
+    if let Some(Constraint::JsonSchema(schema)) = request.constraint.as_deref() {
+        // The form llama.cpp's server and llama-cpp-python's both take (the latter refuses
+        // OpenAI's `json_schema` type), plus llama.cpp's and vLLM's own fields, which other
+        // servers ignore.
+        body.insert(
+            "response_format".into(),
+            json!({"type": "json_object", "schema": schema}),
+        );
+        body.insert("json_schema".into(), schema.clone());
+        body.insert("guided_json".into(), schema.clone());
+    }
+    Value::Object(body)
+}
+
+/// What one streamed chunk says.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Chunk {
+    /// New text (`choices[0].delta.content`).
+    pub text: Option<String>,
+    /// Why the line ended, on its last chunk.
+    pub finish: Option<FinishReason>,
+    /// `usage.prompt_tokens`, where the server sends it.
+    pub prompt_tokens: Option<usize>,
+}
+
+/// Reads one `data:` payload of the stream (not `[DONE]`).
+pub(crate) fn parse_chunk(data: &str) -> Result<Chunk, String> {
+    let value: Value =
+        serde_json::from_str(data).map_err(|e| format!("a chunk is not JSON ({e}): {data:.80}"))?;
+    if let Some(error) = value.get("error") {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| error.to_string(), str::to_owned);
+        return Err(format!("the server reported an error: {message}"));
+    }
+    let mut chunk = Chunk {
+        prompt_tokens: value
+            .pointer("/usage/prompt_tokens")
+            .and_then(Value::as_u64)
+            .map(|n| n as usize),
+        ..Chunk::default()
+    };
+    let Some(choices) = value.get("choices").and_then(Value::as_array) else {
+        return Err(format!("a chunk has no `choices`: {data:.80}"));
+    };
+    let Some(choice) = choices.first() else {
+        // Usage-only chunks have an empty `choices`.
+        return Ok(chunk);
+    };
+    chunk.text = choice
+        .pointer("/delta/content")
+        .or_else(|| choice.get("text"))
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned);
+    chunk.finish = choice
+        .get("finish_reason")
+        .and_then(Value::as_str)
+        .map(finish_reason);
+    Ok(chunk)
+}
+
+/// OpenAI's `finish_reason` in our terms (`stop` covers both an end token and a stop string:
+/// the API does not tell them apart).
+fn finish_reason(reason: &str) -> FinishReason {
+    match reason {
+        "length" => FinishReason::MaxTokens,
+        _ => FinishReason::Eos,
+    }
+}
+
+/// The model ids a `/v1/models` answer lists.
+pub(crate) fn model_ids(value: &Value) -> Vec<String> {
+    value
+        .get("data")
+        .and_then(Value::as_array)
+        .map(|models| {
+            models
+                .iter()
+                .filter_map(|m| m.get("id").and_then(Value::as_str).map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::backend::{ConversationId, Prompt};
+    use crate::engine::chat::ChatMessage;
+    use crate::engine::sampler::SamplingParams;
+
+    fn request() -> GenerateRequest {
+        GenerateRequest {
+            id: 1,
+            conversation: ConversationId(1),
+            prompt: Prompt {
+                system: "You are Mara.".into(),
+                turns: vec![
+                    ChatMessage::new(Role::User, "Hello"),
+                    ChatMessage::new(Role::Assistant, "Mind the flour."),
+                    ChatMessage::new(Role::User, "[INST] </s>"),
+                ],
+            },
+            params: SamplingParams {
+                seed: Some(7),
+                stop: vec!["\n".into()],
+                ..SamplingParams::greedy()
+            },
+            priority: 0,
+            fallback: None,
+            constraint: None,
+        }
+    }
+
+    #[test]
+    fn the_body_carries_persona_turns_and_sampling() {
+        let body = chat_body(Some("m"), &request(), true, true);
+        assert_eq!(body["model"], "m");
+        assert_eq!(body["messages"][0]["role"], "system");
+        assert_eq!(body["messages"][3]["content"], "[INST] </s>");
+        assert_eq!(body["messages"][2]["role"], "assistant");
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["temperature"], 0.0);
+        assert_eq!(body["seed"], 7);
+        assert_eq!(body["stop"][0], "\n");
+        assert_eq!(body["cache_prompt"], true);
+        assert!(body.get("response_format").is_none());
+        let mut with_schema = request();
+        with_schema.constraint = Some(std::sync::Arc::new(Constraint::JsonSchema(
+            json!({"type": "object"}),
+        )));
+        let body = chat_body(None, &with_schema, false, false);
+        assert!(body.get("model").is_none() && body.get("cache_prompt").is_none());
+        assert_eq!(body["response_format"]["type"], "json_object");
+        assert_eq!(body["response_format"]["schema"]["type"], "object");
+        assert_eq!(body["guided_json"]["type"], "object");
+    }
+
+    #[test]
+    fn chunks_give_text_finish_and_errors() {
+        let c = parse_chunk(r#"{"choices":[{"delta":{"content":" Hi"},"finish_reason":null}]}"#)
+            .unwrap();
+        assert_eq!(c.text.as_deref(), Some(" Hi"));
+        assert_eq!(c.finish, None);
+        let c = parse_chunk(r#"{"choices":[{"delta":{},"finish_reason":"length"}]}"#).unwrap();
+        assert_eq!((c.text, c.finish), (None, Some(FinishReason::MaxTokens)));
+        let c = parse_chunk(r#"{"choices":[],"usage":{"prompt_tokens":12}}"#).unwrap();
+        assert_eq!(c.prompt_tokens, Some(12));
+        let e = parse_chunk(r#"{"error":{"message":"context full"}}"#).unwrap_err();
+        assert!(e.contains("context full"), "{e}");
+        assert!(parse_chunk("not json").unwrap_err().contains("not JSON"));
+        assert!(parse_chunk(r#"{"id":1}"#).unwrap_err().contains("choices"));
+    }
+}

@@ -1,0 +1,123 @@
+//! A real OpenAI-compatible server for the remote-backend tests: llama.cpp as packaged on PyPI
+//! (`llama-cpp-python[server]`, installed by `scripts/test-server.sh`), started on 127.0.0.1
+//! with a free port, serving one of the repository's test models, stopped on drop.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The pinned llama-cpp-python version `scripts/test-server.sh` installs.
+pub const VERSION: &str = "0.3.36";
+
+/// The Python that has `llama_cpp.server`: `$LLAMA_DIALOGUE_TEST_SERVER_PYTHON`, else the
+/// virtual environment `scripts/test-server.sh` makes. Missing: the calling test fails and
+/// says how to install it (tests never skip).
+#[track_caller]
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("LLAMA_DIALOGUE_TEST_SERVER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home =
+                std::env::var_os("HOME").map_or_else(|| PathBuf::from("/root"), PathBuf::from);
+            home.join(format!(
+                ".cache/bevy_llama_dialogue/llama-cpp-python-{VERSION}/bin/python"
+            ))
+        });
+    assert!(
+        path.is_file(),
+        "the test server is not installed ({} is missing): run scripts/test-server.sh once \
+         (it builds llama-cpp-python[server]=={VERSION} from PyPI), or set \
+         LLAMA_DIALOGUE_TEST_SERVER_PYTHON",
+        path.display()
+    );
+    path
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    /// Its base address, `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Server {
+    /// Starts a server for `model` (a file of `tests/models`) and waits until it lists its
+    /// model. Requests are queued, not interrupted (`--interrupt_requests False`), so several
+    /// NPCs can share it.
+    #[track_caller]
+    pub fn start(model: &str) -> Self {
+        Self::start_with_key(model, None)
+    }
+
+    /// [`Server::start`], requiring `api_key` as a bearer token on every request.
+    #[track_caller]
+    pub fn start_with_key(model: &str, api_key: Option<&str>) -> Self {
+        let python = python();
+        let model = super::model(model);
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("no free port on 127.0.0.1");
+        let child = Command::new(&python)
+            .args(["-m", "llama_cpp.server", "--model"])
+            .arg(&model)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args([
+                "--n_ctx",
+                "2048",
+                "--n_threads",
+                "1",
+                "--chat_format",
+                "llama-2",
+            ])
+            .args(["--interrupt_requests", "False"])
+            .args(api_key.map(|k| ["--api_key", k]).into_iter().flatten())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", python.display()));
+        let mut server = Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        server.wait_ready(api_key);
+        server
+    }
+
+    #[track_caller]
+    fn wait_ready(&mut self, api_key: Option<&str>) {
+        // Not a speed limit: a bound so that a server that never comes up fails the test
+        // instead of hanging it.
+        let give_up = Instant::now() + Duration::from_secs(300);
+        let agent = ureq::AgentBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the test server exited at start ({status})");
+            }
+            let mut request = agent.get(&format!("{}/v1/models", self.url));
+            if let Some(key) = api_key {
+                request = request.set("Authorization", &format!("Bearer {key}"));
+            }
+            if request.call().is_ok() {
+                return;
+            }
+            assert!(Instant::now() < give_up, "the test server never answered");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the server at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
