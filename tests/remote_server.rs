@@ -7,12 +7,14 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bevy_llama_dialogue::engine::backend::{
     BackendEvent, BackendRequest, BackendStatus, ConversationId, DialogueBackend, GenerateRequest,
     Prompt, RequestError,
 };
+use bevy_llama_dialogue::engine::constrain::Constraint;
 use bevy_llama_dialogue::engine::generate::FinishReason;
 use bevy_llama_dialogue::engine::remote::{OpenAiCompatible, RemoteConfig, RemoteError};
 use bevy_llama_dialogue::engine::sampler::SamplingParams;
@@ -171,6 +173,26 @@ fn a_streamed_line_equals_the_servers_plain_answer_and_eight_npcs_share_one_serv
         assert_eq!(streamed, text);
         assert_eq!(text, wanted[i], "line {id}");
     }
+
+    // A JSON schema goes along as `response_format`: the server holds the line to it.
+    let schema = json!({
+        "type": "object",
+        "properties": {"mood": {"enum": ["calm", "angry"]}, "trust": {"type": "integer"}},
+        "required": ["mood", "trust"],
+    });
+    let mut r = request(30, 3, 120);
+    r.constraint = Some(Arc::new(Constraint::JsonSchema(schema)));
+    b.submit(BackendRequest::Generate(r)).unwrap();
+    let events = until_final(&mut b, &[30]);
+    let (_, finished) = texts_of(&events, 30);
+    let (_, text) = finished.unwrap_or_else(|| panic!("no Finished: {events:?}"));
+    let line: Value = serde_json::from_str(text.trim())
+        .unwrap_or_else(|e| panic!("not JSON under the schema ({e}): {text}"));
+    assert!(
+        matches!(line["mood"].as_str(), Some("calm" | "angry")),
+        "{line}"
+    );
+    assert!(line["trust"].is_i64(), "{line}");
 }
 
 #[test]
