@@ -80,6 +80,22 @@ pub struct Args {
 
 impl Args {
     /// The constraint asked for, with the name its errors give.
+    /// The sampling parameters asked for (greedy runs without a repetition penalty).
+    pub(crate) fn sampling(&self) -> SamplingParams {
+        let greedy = self.temperature <= 0.0;
+        SamplingParams {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repeat_penalty: if greedy { 1.0 } else { self.repeat_penalty },
+            seed: self.seed,
+            max_tokens: self.max_tokens,
+            stop: self.stop.clone(),
+            ..SamplingParams::default()
+        }
+    }
+
     pub(crate) fn constraint(&self) -> Result<Option<(Constraint, String)>, ConstraintError> {
         Ok(if let Some(path) = &self.grammar {
             Some((Constraint::lark_file(path)?, path.display().to_string()))
@@ -128,18 +144,7 @@ fn run_in_pool(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync
         None => None,
     };
     let guide = grammar.as_ref().map(|g| g.guide());
-    let greedy = args.temperature <= 0.0;
-    let params = SamplingParams {
-        temperature: args.temperature,
-        top_k: args.top_k,
-        top_p: args.top_p,
-        min_p: args.min_p,
-        repeat_penalty: if greedy { 1.0 } else { args.repeat_penalty },
-        seed: args.seed,
-        max_tokens: args.max_tokens,
-        stop: args.stop.clone(),
-        ..SamplingParams::default()
-    };
+    let params = args.sampling();
     let json = args.json;
     let mut stdout = std::io::stdout();
     let mut on_text = |t: &str| {

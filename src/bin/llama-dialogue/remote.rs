@@ -57,7 +57,6 @@ pub fn generate(args: &crate::generate::Args) -> crate::CliResult {
         BackendEvent, BackendRequest, BackendStatus, ConversationId, GenerateRequest, Prompt,
     };
     use bevy_llama_dialogue::engine::constrain::Constraint;
-    use bevy_llama_dialogue::engine::sampler::SamplingParams;
 
     let constraint = args.constraint()?;
     if let Some((c, _)) = &constraint
@@ -80,22 +79,11 @@ pub fn generate(args: &crate::generate::Args) -> crate::CliResult {
             BackendStatus::Stopped => return Err("the remote backend stopped".into()),
         }
     }
-    let greedy = args.temperature <= 0.0;
     let request = GenerateRequest {
         id: 1,
         conversation: ConversationId(0),
         prompt: Prompt::new(args.system.clone().unwrap_or_default(), args.prompt.clone()),
-        params: SamplingParams {
-            temperature: args.temperature,
-            top_k: args.top_k,
-            top_p: args.top_p,
-            min_p: args.min_p,
-            repeat_penalty: if greedy { 1.0 } else { args.repeat_penalty },
-            seed: args.seed,
-            max_tokens: args.max_tokens,
-            stop: args.stop.clone(),
-            ..SamplingParams::default()
-        },
+        params: args.sampling(),
         priority: 0,
         fallback: None,
         constraint: constraint.map(|(c, _)| std::sync::Arc::new(c)),

@@ -19,7 +19,7 @@ pub use protocol::{
 };
 pub use reply::{Replies, Reply};
 pub use scripted::Scripted;
-pub(crate) use scripted::keyword_scores;
+pub(crate) use scripted::answer_without_model;
 
 /// What kind of backend it is, for UIs that must say whether a model is speaking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -92,25 +92,8 @@ impl Scripted {
                     max_tokens: r.params.max_tokens,
                 });
             }
-            BackendRequest::Choose(r) => {
-                self.ready.push_back(BackendEvent::Started {
-                    id: r.id,
-                    conversation: None,
-                });
-                let scores = keyword_scores(&r.prompt, &r.candidates);
-                self.ready
-                    .push_back(BackendEvent::Scores { id: r.id, scores });
-            }
-            BackendRequest::Warm { id, .. } => {
-                self.ready.push_back(BackendEvent::Started {
-                    id,
-                    conversation: None,
-                });
-                self.ready.push_back(BackendEvent::Warmed {
-                    id,
-                    prefix_tokens: 0,
-                    already_cached: true,
-                });
+            request @ (BackendRequest::Choose(_) | BackendRequest::Warm { .. }) => {
+                answer_without_model(request, true, &mut self.ready);
             }
             BackendRequest::ResetConversation(_) => {}
         }
@@ -149,6 +132,37 @@ impl Scripted {
             });
             self.active = None;
         }
+    }
+}
+
+/// Answers the requests a backend serves without generating: `Choose` by [`keyword_scores`],
+/// `Warm` as done (`already_cached` says what the backend reports). Others are left alone.
+pub(crate) fn answer_without_model(
+    request: BackendRequest,
+    already_cached: bool,
+    out: &mut VecDeque<BackendEvent>,
+) {
+    match request {
+        BackendRequest::Choose(r) => {
+            out.push_back(BackendEvent::Started {
+                id: r.id,
+                conversation: None,
+            });
+            let scores = keyword_scores(&r.prompt, &r.candidates);
+            out.push_back(BackendEvent::Scores { id: r.id, scores });
+        }
+        BackendRequest::Warm { id, .. } => {
+            out.push_back(BackendEvent::Started {
+                id,
+                conversation: None,
+            });
+            out.push_back(BackendEvent::Warmed {
+                id,
+                prefix_tokens: 0,
+                already_cached,
+            });
+        }
+        BackendRequest::Generate(_) | BackendRequest::ResetConversation(_) => {}
     }
 }
 

@@ -14,7 +14,7 @@ use super::stream::{self, Job};
 use super::wire::model_ids;
 use crate::engine::backend::{
     BackendEvent, BackendKind, BackendRequest, BackendStatus, DialogueBackend, RequestId,
-    SubmitError, keyword_scores,
+    SubmitError, answer_without_model,
 };
 use crate::engine::generate::{FinishReason, GenerationStats};
 
@@ -114,32 +114,6 @@ impl OpenAiCompatible {
             label,
         }
     }
-
-    fn answer_at_once(&mut self, request: BackendRequest) {
-        match request {
-            BackendRequest::Choose(r) => {
-                self.ready.push_back(BackendEvent::Started {
-                    id: r.id,
-                    conversation: None,
-                });
-                let scores = keyword_scores(&r.prompt, &r.candidates);
-                self.ready
-                    .push_back(BackendEvent::Scores { id: r.id, scores });
-            }
-            BackendRequest::Warm { id, .. } => {
-                self.ready.push_back(BackendEvent::Started {
-                    id,
-                    conversation: None,
-                });
-                self.ready.push_back(BackendEvent::Warmed {
-                    id,
-                    prefix_tokens: 0,
-                    already_cached: false,
-                });
-            }
-            BackendRequest::ResetConversation(_) | BackendRequest::Generate(_) => {}
-        }
-    }
 }
 
 fn spawn_named(name: &str, f: impl FnOnce() + Send + 'static) -> std::io::Result<JoinHandle<()>> {
@@ -229,7 +203,7 @@ impl DialogueBackend for OpenAiCompatible {
             BackendStatus::Loading | BackendStatus::Ready => {}
         }
         let BackendRequest::Generate(request) = request else {
-            self.answer_at_once(request);
+            answer_without_model(request, false, &mut self.ready);
             return Ok(());
         };
         let mut queue = lock(&self.shared.queue);
