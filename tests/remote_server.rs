@@ -386,7 +386,8 @@ fn a_server_that_closes_idle_connections_never_breaks_the_next_line() {
         "data: [DONE]\n\n"
     );
     let url = broken_peer(ANSWER);
-    let mut b = backend(&url);
+    // Line 1 is sent at once, while the backend still checks the server: it waits, then runs.
+    let mut b = OpenAiCompatible::spawn(RemoteConfig::new(&url));
     for id in 1..=3 {
         b.submit(BackendRequest::Generate(request(id, id, 8)))
             .unwrap();

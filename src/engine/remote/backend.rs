@@ -142,6 +142,9 @@ fn check(shared: &Shared) {
         }
         Err(e) => BackendStatus::Failed(e.to_string()),
     };
+    // Under the queue's lock, as the streaming threads read the status under it: none can
+    // read `Loading` and then miss this wake-up.
+    let _queue = lock(&shared.queue);
     *lock(&shared.status) = status;
     shared.wake.notify_all();
 }
