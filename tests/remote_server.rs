@@ -308,10 +308,12 @@ fn a_refused_connection_and_a_silent_server_fail_with_clear_errors() {
     let url = format!("http://{}", silent.local_addr().unwrap());
     let mut config = RemoteConfig::new(&url);
     config.connect_timeout = Duration::from_millis(500);
-    config.idle_timeout = Duration::from_millis(500);
+    config.idle_timeout = Duration::from_millis(700);
     let mut b = OpenAiCompatible::spawn(config);
     match wait_status(&mut b) {
-        BackendStatus::Failed(reason) => assert!(reason.contains("no answer within"), "{reason}"),
+        BackendStatus::Failed(reason) => {
+            assert!(reason.contains("no answer within 500 ms"), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
     drop(silent);

@@ -78,7 +78,7 @@ impl Client {
         cancel: &AtomicBool,
     ) -> Result<ureq::Response, RemoteError> {
         let url = self.endpoint(path);
-        self.with_retries(&url, Some(cancel), || {
+        self.with_retries(&url, Some(cancel), self.config.idle_timeout, || {
             self.authorised(self.agent.post(&url)).send_json(body)
         })
     }
@@ -86,7 +86,7 @@ impl Client {
     /// GETs an API path (the health check).
     pub fn get(&self, path: &str) -> Result<ureq::Response, RemoteError> {
         let url = self.endpoint(path);
-        self.with_retries(&url, None, || {
+        self.with_retries(&url, None, self.config.connect_timeout, || {
             self.authorised(self.agent.get(&url))
                 .timeout(self.config.connect_timeout)
                 .call()
@@ -104,6 +104,7 @@ impl Client {
         &self,
         url: &str,
         cancel: Option<&AtomicBool>,
+        answer_within: Duration,
         send: impl Fn() -> Result<ureq::Response, ureq::Error>,
     ) -> Result<ureq::Response, RemoteError> {
         let mut wait = self.config.retry_backoff;
@@ -141,7 +142,7 @@ impl Client {
                         return Err(RemoteError::Timeout {
                             url: url.to_owned(),
                             what: "answer".into(),
-                            after_ms: self.config.idle_timeout.as_millis() as u64,
+                            after_ms: answer_within.as_millis() as u64,
                         });
                     }
                     return Err(if connect {
