@@ -48,6 +48,7 @@ fn turn(
         priority: 0,
         fallback: None,
         constraint: None,
+        banned: None,
     });
     w.submit(request).map_err(|e| e.to_string())?;
     loop {

@@ -94,6 +94,7 @@ fn run(b: &mut dyn DialogueBackend, npcs: usize, tokens: usize, base: u64) -> (u
             priority: 0,
             fallback: None,
             constraint: None,
+            banned: None,
         };
         if let Err(e) = b.submit(BackendRequest::Generate(request)) {
             eprintln!("submit: {e}");

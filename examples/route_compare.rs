@@ -179,6 +179,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             priority: 0,
             fallback: None,
             constraint: Some(Arc::new(Constraint::Lark(grammar))),
+            banned: None,
         }))?;
         let by_grammar = match wait(&w, id + 1)? {
             BackendEvent::Finished { text, .. } => {

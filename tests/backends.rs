@@ -27,6 +27,7 @@ fn say(id: u64, text: &str, fallback: &str, priority: i32) -> BackendRequest {
         priority,
         fallback: Some(fallback.into()),
         constraint: None,
+        banned: None,
     })
 }
 

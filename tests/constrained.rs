@@ -363,6 +363,7 @@ fn worker_batches_constrained_and_free_lines_together() {
             priority: 0,
             fallback: None,
             constraint: kinds(id),
+            banned: None,
         }))
         .unwrap();
     }

@@ -39,6 +39,7 @@ fn request(id: u64, seed: u64, max_tokens: usize) -> GenerateRequest {
         priority: 0,
         fallback: None,
         constraint: None,
+        banned: None,
     }
 }
 

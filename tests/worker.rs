@@ -54,6 +54,7 @@ fn generate_req(
         priority,
         fallback: None,
         constraint: None,
+        banned: None,
     })
 }
 

@@ -43,6 +43,7 @@ fn request(id: u64, text: &str, max_tokens: usize) -> BackendRequest {
         priority: 0,
         fallback: None,
         constraint: None,
+        banned: None,
     })
 }
 

@@ -142,6 +142,7 @@ impl Llama {
             strip_leading_space: self.template.strips_leading_space(),
             mask: None,
             constraint,
+            banned: None,
         };
         Ok(generate(
             &mut self.model,

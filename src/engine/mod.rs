@@ -13,6 +13,7 @@ pub mod llama;
 pub mod model;
 pub mod pool;
 pub mod remote;
+pub mod safety;
 pub mod sampler;
 pub mod source;
 pub mod stop;

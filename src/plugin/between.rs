@@ -245,6 +245,7 @@ pub(crate) fn advance(
             priority: lookup.priority(speaker, player_partner(&stories)),
             fallback: Some(fallback.clone()),
             constraint: None,
+            banned: None,
         });
         let generated = backend.has_model();
         let name = Some(persona.id.clone());

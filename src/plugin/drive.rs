@@ -271,6 +271,7 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             priority: self.lookup.priority(npc, Some(self.partner)),
             fallback: Some(req.fallback.clone()),
             constraint: req.format.as_ref().map(|f| Arc::new(f.constraint())),
+            banned: None,
         });
         let generated = self.backend.has_model();
         let purpose = Purpose::StoryLine {

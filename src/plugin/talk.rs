@@ -68,6 +68,7 @@ fn free_line(
         priority: lookup.priority(npc, partner),
         fallback: Some(fallback.clone()),
         constraint: format.as_ref().map(|f| Arc::new(f.constraint())),
+        banned: None,
     });
     let generated = backend.has_model();
     let speaker = Some(persona.id.clone());

@@ -130,6 +130,7 @@ impl Session {
             priority: 0,
             fallback: Some(req.fallback.clone()),
             constraint: req.format.as_ref().map(|f| Arc::new(f.constraint())),
+            banned: None,
         });
         if let Err(e) = self.backend.submit(request) {
             return fallback(Some(e.to_string()), on_text);

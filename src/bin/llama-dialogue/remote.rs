@@ -87,6 +87,7 @@ pub fn generate(args: &crate::generate::Args) -> crate::CliResult {
         priority: 0,
         fallback: None,
         constraint: constraint.map(|(c, _)| std::sync::Arc::new(c)),
+        banned: None,
     };
     backend.submit(BackendRequest::Generate(request))?;
     let mut stdout = std::io::stdout();

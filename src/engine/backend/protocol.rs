@@ -63,6 +63,10 @@ pub struct GenerateRequest {
     /// Hold the line to a grammar, JSON schema or regex. The local backend compiles each
     /// distinct constraint once and reuses it; the scripted backend ignores it.
     pub constraint: Option<Arc<Constraint>>,
+    /// Phrases the line must never contain ([`crate::engine::safety`], authored in
+    /// `safety.ron`). The local backend bans them while decoding (holding back and backing
+    /// off); every backend's stream is also held back by the plugin until it cannot start one.
+    pub banned: Option<Arc<crate::engine::safety::BannedPhrases>>,
 }
 
 /// Score candidate continuations of a prompt (route free player text onto authored edges).

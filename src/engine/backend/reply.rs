@@ -171,6 +171,7 @@ mod tests {
             priority: 0,
             fallback: Some(fallback.into()),
             constraint: None,
+            banned: None,
         })
     }
 

@@ -162,6 +162,13 @@ impl Guide {
             .map_err(|e| ConstraintError::Runtime(e.to_string()))
     }
 
+    /// Takes back the last `tokens` committed (a generation backing off a banned phrase).
+    pub fn rollback(&mut self, tokens: usize) -> Result<(), ConstraintError> {
+        self.matcher
+            .rollback(tokens)
+            .map_err(|e| ConstraintError::Runtime(e.to_string()))
+    }
+
     /// Whether the output so far is complete under the grammar.
     pub fn is_complete(&mut self) -> bool {
         self.matcher.is_accepting().unwrap_or(false)

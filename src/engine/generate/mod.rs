@@ -13,7 +13,7 @@ use crate::engine::model::{LlamaModel, ModelError};
 use crate::engine::sampler::{LogitMask, SamplerError, SamplingParams};
 use crate::engine::tokenizer::Tokenizer;
 
-pub use continuation::{Continuation, Next};
+pub use continuation::{Continuation, MAX_REWINDS, Next};
 
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -29,6 +29,9 @@ pub enum FinishReason {
     Cancelled,
     /// The context window filled up.
     ContextFull,
+    /// A banned phrase kept coming back (see
+    /// [`GenerateOptions::banned`]): the line ends before it.
+    Blocked,
 }
 
 /// Timings and counts of one generation.
@@ -110,6 +113,9 @@ pub struct GenerateOptions<'a> {
     /// Holds the output to a grammar, JSON schema or regex
     /// ([`Grammar::guide`](crate::engine::constrain::Grammar::guide)).
     pub constraint: Option<Guide>,
+    /// Phrases the output must never contain: text that could start one is held back, and
+    /// the generation backs off one that appears ([`crate::engine::safety`]).
+    pub banned: Option<std::sync::Arc<crate::engine::safety::BannedPhrases>>,
 }
 
 /// Generates a continuation of `prompt`, streaming text to `on_text` (which may return
@@ -154,6 +160,10 @@ pub fn generate(
         let full = model.cache().len() >= model.context_length();
         match state.next(&mut logits, tok, mask, full, on_text)? {
             Next::Token(next) => logits = model.forward_last(&[next])?,
+            Next::Rewind { cache_len, token } => {
+                model.truncate(cache_len);
+                logits = model.forward_last(&[token])?;
+            }
             Next::Done(reason) => break reason,
         }
     };

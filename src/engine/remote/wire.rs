@@ -167,6 +167,7 @@ mod tests {
             priority: 0,
             fallback: None,
             constraint: None,
+            banned: None,
         }
     }
 

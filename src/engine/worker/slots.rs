@@ -110,6 +110,7 @@ impl Server {
             strip_leading_space: self.llama.template.strips_leading_space(),
             mask: None,
             constraint: None,
+            banned: r.banned.clone(),
         };
         let guide = match &r.constraint {
             Some(c) => match self.grammars.guide(&self.llama, c) {
@@ -218,6 +219,10 @@ impl Server {
                 .next(&mut logits[i], &self.llama.tokenizer, None, full, &mut emit)
             {
                 Ok(Next::Token(t)) => s.next = Some(t),
+                Ok(Next::Rewind { cache_len, token }) => {
+                    s.cache.truncate(cache_len);
+                    s.next = Some(token);
+                }
                 Ok(Next::Done(reason)) => ended.push((i, Ok(reason))),
                 Err(e) => ended.push((i, Err(RequestError::Sampler(e)))),
             }
