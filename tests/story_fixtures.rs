@@ -114,7 +114,10 @@ fn check_cli_exit_status_and_json() {
         String::from_utf8_lossy(&ok.stdout)
     );
     let out = String::from_utf8_lossy(&ok.stdout);
-    assert!(out.contains("checked 3 stories and 4 personas"), "{out}");
+    assert!(
+        out.contains("checked 3 stories, 4 personas and 1 safety file"),
+        "{out}"
+    );
 
     let bad = common::output(std::process::Command::new(exe).args([
         "check",

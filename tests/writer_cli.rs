@@ -205,7 +205,7 @@ fn an_empty_folder_does_not_pass() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("no story (`*.story.ron`) or persona"),
+        stderr.contains("no story (`*.story.ron`), persona"),
         "{stderr}"
     );
 }

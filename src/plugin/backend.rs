@@ -61,6 +61,8 @@ pub(crate) struct InFlight {
     /// For a line held to a format (emotion, words, action): splits the stream so that only
     /// the words are shown.
     pub markup: Option<LineMarkup>,
+    /// For a generated line: its safety (banned phrases held back, moderators, audit).
+    pub guard: Option<super::safety::LineGuard>,
 }
 
 /// The streaming side of a line format: the splitter that keeps markup out of the shown words,
@@ -219,6 +221,7 @@ impl DialogueBackendRes {
                 started: false,
             }),
             markup: None,
+            guard: None,
         })
     }
 

@@ -237,15 +237,19 @@ pub(crate) fn advance(
             .first()
             .map_or_else(|| "…".to_owned(), |s| s.npc.clone());
         let request_id = backend.next_id();
+        let prompt = prompt(x, speaker, persona, other);
+        let guard = lookup
+            .safety()
+            .guard(Some(&persona.id), None, &prompt, None);
         let request = BackendRequest::Generate(GenerateRequest {
             id: request_id,
             conversation: ConversationId(x.key << 1 | u64::from(speaker == x.b) | 1 << 63),
-            prompt: prompt(x, speaker, persona, other),
+            prompt,
             params: sampling_for(&lookup, persona),
             priority: lookup.priority(speaker, player_partner(&stories)),
             fallback: Some(fallback.clone()),
             constraint: None,
-            banned: None,
+            banned: lookup.safety().banned(Some(&persona.id), None),
         });
         let generated = backend.has_model();
         let name = Some(persona.id.clone());
@@ -254,7 +258,8 @@ pub(crate) fn advance(
             fallback: fallback.clone(),
         };
         match backend.submit(request, speaker, purpose, Some(name.clone())) {
-            Ok(request) => {
+            Ok(mut request) => {
+                request.guard = Some(guard);
                 x.waiting = Some(request.id());
                 hold(&mut speaking, speaker, request);
                 speech::queue(&mut commands, &mut buffers, speaker, name, generated);

@@ -261,6 +261,15 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             return;
         };
         let id = self.backend.next_id();
+        let story_id = c.runtime().bundle().story.id.clone();
+        let safety = self.lookup.safety();
+        let guard = safety.guard(
+            Some(&req.speaker),
+            Some(&story_id),
+            &req.prompt.prompt,
+            None,
+        );
+        let banned = safety.banned(Some(&req.speaker), Some(&story_id));
         let mut params = req.params.clone();
         params.seed = params.seed.or(self.lookup.settings().sampling.seed);
         let request = BackendRequest::Generate(GenerateRequest {
@@ -271,7 +280,7 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             priority: self.lookup.priority(npc, Some(self.partner)),
             fallback: Some(req.fallback.clone()),
             constraint: req.format.as_ref().map(|f| Arc::new(f.constraint())),
-            banned: None,
+            banned,
         });
         let generated = self.backend.has_model();
         let purpose = Purpose::StoryLine {
@@ -285,6 +294,7 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
         {
             Ok(mut request) => {
                 request.markup = req.format.as_ref().map(LineMarkup::new);
+                request.guard = Some(guard);
                 c.line_sent(request.id());
                 hold(self.speaking, npc, request);
                 speech::queue(self.commands, self.buffers, npc, speaker, generated);

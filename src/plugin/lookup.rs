@@ -30,9 +30,15 @@ pub(crate) struct NpcLookup<'w, 's> {
     personas: Res<'w, Assets<PersonaAsset>>,
     listener: Query<'w, 's, &'static GlobalTransform, With<DialogueListener>>,
     settings: Res<'w, DialogueSettings>,
+    safety: Res<'w, super::safety::DialogueSafety>,
 }
 
 impl NpcLookup<'_, '_> {
+    /// The safety rules, moderators and audit log.
+    pub fn safety(&self) -> &super::safety::DialogueSafety {
+        &self.safety
+    }
+
     /// The persona of an NPC, once loaded.
     pub fn persona(&self, npc: Entity) -> Option<&Persona> {
         let (_, n, _) = self.npcs.get(npc).ok()?;

@@ -15,6 +15,7 @@ mod lookup;
 mod messages;
 mod persist;
 mod receive;
+mod safety;
 mod schedule;
 mod settings;
 mod speech;
@@ -41,6 +42,7 @@ pub use events::{
 pub use messages::{
     CancelDialogue, ChoicePicked, LoadStory, PlayerSaid, SaveStory, StorySaved, TalkTo,
 };
+pub use safety::{DialogueFlagged, DialogueSafety, PlayerInputLimited, SafetyConfig};
 pub use settings::{DialogueSettings, Scheduling};
 pub use status::{DialogueBackendStatus, ModelFailed, ModelReady};
 pub use story::{DialogueStory, PlayerStory, StoryWait};
@@ -112,6 +114,8 @@ pub struct LlamaDialoguePlugin {
     pub locale: Option<String>,
     /// Use this backend instead of the one `model` selects (tests, remote backends).
     pub backend: Option<fn() -> Box<dyn DialogueBackend>>,
+    /// Moderation rules (`safety.ron` in `stories_dir`), the input limit and the audit log.
+    pub safety: SafetyConfig,
 }
 
 impl Default for LlamaDialoguePlugin {
@@ -131,6 +135,7 @@ impl Default for LlamaDialoguePlugin {
             story: None,
             locale: None,
             backend: None,
+            safety: SafetyConfig::default(),
         }
     }
 }
@@ -182,6 +187,7 @@ impl Plugin for LlamaDialoguePlugin {
             scheduling: self.scheduling.clone(),
         })
         .insert_resource(DialogueBackendRes::new(backend))
+        .insert_resource(DialogueSafety::start(&self.safety, &self.stories_dir))
         .init_resource::<DialogueStats>()
         .init_resource::<DialogueBackendStatus>()
         .init_resource::<talk::DeferredMessages>()

@@ -10,6 +10,7 @@ use super::between::Exchanges;
 use super::components::{NpcEmotion, NpcMemory, NpcStats, SpeechBuffer};
 use super::diagnostics::DialogueStats;
 use super::events::{DialogueError, NpcAction};
+use super::safety::{DialogueFlagged, DialogueSafety};
 use super::settings::DialogueSettings;
 use super::speech;
 use super::story::DialogueStory;
@@ -17,6 +18,7 @@ use crate::engine::backend::{BackendEvent, CandidateScore, RequestId};
 use crate::engine::chat::{ChatMessage, Role};
 use crate::engine::generate::FinishReason;
 use crate::story::acts::{Action, ActionError, LinePart};
+use crate::story::safety::{Direction, Flag};
 
 /// Where answers go: entity events, speech buffers, stories, memories, exchanges, figures.
 #[derive(SystemParam)]
@@ -28,6 +30,7 @@ pub(crate) struct Outlets<'w, 's> {
     npc_stats: Query<'w, 's, &'static mut NpcStats>,
     exchanges: ResMut<'w, Exchanges>,
     stats: ResMut<'w, DialogueStats>,
+    safety: Res<'w, DialogueSafety>,
 }
 
 fn fallback_of(p: &Purpose) -> Option<&str> {
@@ -156,9 +159,48 @@ impl Outlets<'_, '_> {
         });
     }
 
+    /// A line broke a safety rule before the player saw it: the request is cancelled and the
+    /// line replaced (by the rule's replacement, else the line's fallback), and the story goes
+    /// on as it would after the fallback.
+    fn blocked(&mut self, r: InFlight, flag: Flag, generated: bool, model: &str) {
+        r.reply.cancel();
+        let fallback = fallback_of(&r.purpose).unwrap_or("…");
+        let replacement = match &r.guard {
+            Some(g) => g.replacement(&flag, fallback).to_owned(),
+            None => fallback.to_owned(),
+        };
+        if let Some(line) = r.line.as_ref().filter(|l| !l.started) {
+            speech::begin(&mut self.commands, r.npc, line.speaker.clone(), generated);
+        }
+        speech::finish(
+            &mut self.commands,
+            &mut self.buffers,
+            r.npc,
+            &replacement,
+            generated,
+            false,
+            None,
+        );
+        self.line_done(&r, &replacement);
+        if let Some(g) = &r.guard {
+            self.safety
+                .audit(|| g.record(r.npc, model, &replacement, vec![flag.clone()]));
+        }
+        warn!(
+            "{}: a generated line broke safety rule `{}` ({:?}); replaced",
+            r.npc, flag.rule, flag.matched
+        );
+        self.commands.trigger(DialogueFlagged {
+            entity: r.npc,
+            flag,
+            replaced_with: replacement,
+        });
+    }
+
     /// A piece of a line streamed in. Under a line format only its words are spoken; its
-    /// emotion is set on the NPC as soon as it is closed.
-    fn text(&mut self, r: &mut InFlight, text: String, generated: bool) {
+    /// emotion is set on the NPC as soon as it is closed. Under safety rules, only what cannot
+    /// start a banned phrase is shown; a broken rule ends the line (`Err`).
+    fn text(&mut self, r: &mut InFlight, text: String, generated: bool) -> Result<(), Flag> {
         let text = match r.markup.as_mut() {
             Some(markup) => {
                 let mut words = String::new();
@@ -178,12 +220,23 @@ impl Outlets<'_, '_> {
             None => text,
         };
         // The first chunk's leading space is SentencePiece's word mark, not speech.
-        let text = if r.text.is_empty() {
+        let first = r.text.is_empty() && !r.guard.as_ref().is_some_and(|g| g.started());
+        let text = if first {
             text.trim_start().to_owned()
         } else {
             text
         };
-        r.text.push_str(&text);
+        let text = match r.guard.as_mut() {
+            Some(g) => g.push(&r.text, &text)?,
+            None => text,
+        };
+        self.show(r, &text, generated);
+        Ok(())
+    }
+
+    /// Shows words of a line (its first words start it).
+    fn show(&mut self, r: &mut InFlight, text: &str, generated: bool) {
+        r.text.push_str(text);
         if !text.is_empty()
             && let Some(line) = r.line.as_mut().filter(|l| !l.started)
         {
@@ -191,11 +244,11 @@ impl Outlets<'_, '_> {
             let speaker = line.speaker.clone();
             speech::begin(&mut self.commands, r.npc, speaker, generated);
         }
-        speech::chunk(&mut self.commands, &mut self.buffers, r.npc, &text);
+        speech::chunk(&mut self.commands, &mut self.buffers, r.npc, text);
     }
 
     /// The last event of request `r`.
-    fn last(&mut self, r: InFlight, event: BackendEvent, generated: bool) {
+    fn last(&mut self, mut r: InFlight, event: BackendEvent, generated: bool, model: &str) {
         match event {
             BackendEvent::Finished {
                 text,
@@ -203,6 +256,24 @@ impl Outlets<'_, '_> {
                 stats: s,
                 ..
             } => {
+                if reason != FinishReason::Cancelled {
+                    let shown = r.text.clone();
+                    let rest = r.guard.as_mut().map(|g| g.finish(&shown));
+                    match rest {
+                        Some(Err(flag)) => return self.blocked(r, flag, generated, model),
+                        Some(Ok(rest)) if !rest.is_empty() => self.show(&mut r, &rest, generated),
+                        _ => {}
+                    }
+                }
+                if reason == FinishReason::Blocked {
+                    let flag = Flag {
+                        rule: "banned_phrase".into(),
+                        direction: Direction::Output,
+                        matched: String::new(),
+                        by: "decoder".into(),
+                    };
+                    return self.blocked(r, flag, generated, model);
+                }
                 // Under a line format, what was shown is the words; the story reads the rest.
                 let raw = text.trim().to_owned();
                 let text = match &r.markup {
@@ -233,6 +304,10 @@ impl Outlets<'_, '_> {
                     generated.then_some(s),
                 );
                 if !cancelled {
+                    if let Some(g) = &r.guard {
+                        self.safety
+                            .audit(|| g.record(r.npc, model, &text, Vec::new()));
+                    }
                     self.line_done(&r, &raw);
                     return;
                 }
@@ -286,6 +361,7 @@ pub(crate) fn receive(
     let budget = settings.scheduling.max_events_per_frame.max(1);
     backend.replies().pump(budget);
     let generated = backend.has_model();
+    let model = backend.label().to_owned();
     for mut held in &mut speaking {
         if held.requests.is_empty() {
             continue;
@@ -293,19 +369,28 @@ pub(crate) fn receive(
         let mut i = 0;
         while i < held.requests.len() {
             let mut last = None;
+            let mut blocked = None;
             while let Some(event) = held.requests[i].reply.try_next() {
                 if event.is_final() {
                     last = Some(event);
                     break;
                 }
-                if let BackendEvent::Text { text, .. } = event {
-                    out.text(&mut held.requests[i], text, generated);
+                if let BackendEvent::Text { text, .. } = event
+                    && let Err(flag) = out.text(&mut held.requests[i], text, generated)
+                {
+                    blocked = Some(flag);
+                    break;
                 }
+            }
+            if let Some(flag) = blocked {
+                let r = held.requests.remove(i);
+                out.blocked(r, flag, generated, &model);
+                continue;
             }
             match last {
                 Some(event) => {
                     let r = held.requests.remove(i);
-                    out.last(r, event, generated);
+                    out.last(r, event, generated, &model);
                 }
                 // A reply the backend was replaced under: nothing more comes.
                 None if held.requests[i].reply.is_done() => {

@@ -12,11 +12,13 @@ use super::drive::{conversation, story_involves};
 use super::events::DialogueError;
 use super::lookup::{NotReady, NpcLookup};
 use super::messages::{CancelDialogue, ChoicePicked, PlayerSaid, TalkTo};
+use super::safety::{DialogueFlagged, PlayerInputLimited};
 use super::speech;
 use super::story::{DialogueStory, StoryWait, player_partner};
 use crate::engine::backend::{BackendRequest, ChooseRequest, GenerateRequest, Prompt};
 use crate::engine::chat::{ChatMessage, Role};
 use crate::engine::sampler::SamplingParams;
+use crate::story::safety::{AuditKind, AuditRecord, Flag, ModerationContext};
 use crate::story::{OPENING_TURN, Persona, sanitize_player_text};
 
 /// Free chat with an NPC outside the story: a greeting (`said: None`) or an answer.
@@ -60,15 +62,19 @@ fn free_line(
         params.max_tokens += crate::story::MARKUP_TOKENS;
     }
     let id = backend.next_id();
+    let prompt = Prompt { system, turns };
+    let guard = lookup
+        .safety()
+        .guard(Some(&persona.id), None, &prompt, said.as_deref());
     let request = BackendRequest::Generate(GenerateRequest {
         id,
         conversation: conversation(npc),
-        prompt: Prompt { system, turns },
+        prompt,
         params,
         priority: lookup.priority(npc, partner),
         fallback: Some(fallback.clone()),
         constraint: format.as_ref().map(|f| Arc::new(f.constraint())),
-        banned: None,
+        banned: lookup.safety().banned(Some(&persona.id), None),
     });
     let generated = backend.has_model();
     let speaker = Some(persona.id.clone());
@@ -81,6 +87,7 @@ fn free_line(
     match backend.submit(request, npc, purpose, Some(speaker.clone())) {
         Ok(mut request) => {
             request.markup = markup;
+            request.guard = Some(guard);
             hold(speaking, npc, request);
             speech::queue(commands, buffers, npc, speaker, generated);
         }
@@ -93,6 +100,72 @@ fn free_line(
             });
         }
     }
+}
+
+/// What the player said to `npc`, against the input limit and the moderators: the text to use,
+/// or `None` when it was refused (too long) or flagged, in which case the NPC answered with the
+/// deflection line and nothing reached a prompt or the story.
+fn screen(
+    lookup: &NpcLookup,
+    commands: &mut Commands,
+    buffers: &mut Query<&mut SpeechBuffer>,
+    npc: Entity,
+    text: &str,
+    story: Option<&str>,
+    model: &str,
+) -> Option<String> {
+    let safety = lookup.safety();
+    let persona = lookup.persona(npc).map(|p| p.id.clone());
+    let record = |flags: Vec<Flag>, reply: Option<&str>| {
+        let mut r = AuditRecord::now(AuditKind::Input, format!("{npc}"), model);
+        r.persona = persona.clone();
+        r.story = story.map(str::to_owned);
+        r.player_text = Some(text.chars().take(2000).collect());
+        r.output = reply.map(str::to_owned);
+        r.flags = flags;
+        r
+    };
+    let limit = &safety.rules().file.input;
+    let text = match limit.apply(text) {
+        Ok(l) => {
+            if l.cut > 0 {
+                commands.trigger(PlayerInputLimited {
+                    entity: npc,
+                    chars: l.text.chars().count() + l.cut,
+                    max_chars: limit.max_chars,
+                    refused: false,
+                });
+            }
+            l.text
+        }
+        Err(refused) => {
+            warn!("PlayerSaid to {npc}: {refused}; refused");
+            commands.trigger(PlayerInputLimited {
+                entity: npc,
+                chars: refused.chars,
+                max_chars: refused.max,
+                refused: true,
+            });
+            safety.audit(|| record(Vec::new(), None));
+            return None;
+        }
+    };
+    let ctx = ModerationContext {
+        persona: persona.as_deref(),
+        story,
+    };
+    let Some(flag) = safety.check_input(&text, &ctx) else {
+        return Some(text);
+    };
+    let deflection = safety.rules().deflection(&flag).to_owned();
+    speech::authored(commands, buffers, npc, persona.clone(), &deflection);
+    safety.audit(|| record(vec![flag.clone()], Some(&deflection)));
+    commands.trigger(DialogueFlagged {
+        entity: npc,
+        flag,
+        replaced_with: deflection,
+    });
+    None
 }
 
 /// The plugin's sampling with the persona's overrides.
@@ -264,6 +337,24 @@ pub(crate) fn handle_messages(
         if !ready_or_defer(&lookup, &mut commands, &mut deferred, message) {
             continue;
         }
+        let story_id = stories
+            .iter()
+            .find(|(_, s)| s.wait() == StoryWait::Input && s.partner == Some(npc))
+            .and_then(|(_, s)| s.conversation.as_ref())
+            .map(|c| c.runtime().bundle().story.id.clone());
+        let model = backend.label().to_owned();
+        let screened = screen(
+            &lookup,
+            &mut commands,
+            &mut buffers,
+            npc,
+            &text,
+            story_id.as_deref(),
+            &model,
+        );
+        let Some(text) = screened else {
+            continue;
+        };
         let partner = player_partner(stories.iter().map(|(_, s)| s));
         let Some((entity, mut story)) = waiting_on(&mut stories, npc, StoryWait::Input) else {
             let text = sanitize_player_text(&text, 64 * 3);

@@ -16,6 +16,7 @@ mod prompt;
 mod ron_hints;
 mod route;
 mod runtime;
+pub mod safety;
 mod save;
 mod session;
 mod state;

@@ -55,6 +55,21 @@ fn record(app: &mut App) {
     app.add_observer(|e: On<DialogueError>, mut l: ResMut<Log>| {
         l.0.push((e.entity, format!("Error: {}", e.message)))
     });
+    app.add_observer(|e: On<DialogueFlagged>, mut l: ResMut<Log>| {
+        l.0.push((
+            e.entity,
+            format!(
+                "Flagged: {} {:?} {:?} by {} -> {}",
+                e.flag.rule, e.flag.direction, e.flag.matched, e.flag.by, e.replaced_with
+            ),
+        ))
+    });
+    app.add_observer(|e: On<PlayerInputLimited>, mut l: ResMut<Log>| {
+        l.0.push((
+            e.entity,
+            format!("Limited: {}/{} refused={}", e.chars, e.max_chars, e.refused),
+        ))
+    });
     // Global events, logged on `Entity::PLACEHOLDER`.
     app.add_observer(|e: On<ModelReady>, mut l: ResMut<Log>| {
         l.0.push((Entity::PLACEHOLDER, format!("ModelReady: {}", e.label)))

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use bevy_llama_dialogue::story::safety::{SAFETY_FILE, SafetyRules};
 use bevy_llama_dialogue::story::{
     Diagnostic, Diagnostics, Estimate, ModelCounter, StoryBundle, TokenCounter, parse_persona,
     read_source,
@@ -12,7 +13,8 @@ use crate::CliResult;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Story (`*.story.ron`) and persona (`*.persona.ron`) files, or folders to search.
+    /// Story (`*.story.ron`), persona (`*.persona.ron`) and safety (`safety.ron`) files, or
+    /// folders to search.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Count prompt tokens with this model's tokenizer and context (default: an estimate).
@@ -34,26 +36,46 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     } else {
         let name = path.to_string_lossy();
-        if name.ends_with(".story.ron") || name.ends_with(".persona.ron") {
+        if name.ends_with(".story.ron") || name.ends_with(".persona.ron") || is_safety(path) {
             out.push(path.to_owned());
         }
     }
     Ok(())
 }
 
-/// Checks the files; returns the findings and how many stories and personas were read.
-pub fn check_files(files: &[PathBuf], counter: &dyn TokenCounter) -> (Diagnostics, usize, usize) {
+/// `safety.ron` (or `<name>.safety.ron`): moderation rules.
+fn is_safety(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n == SAFETY_FILE || n.ends_with(".safety.ron"))
+}
+
+/// How many files of each kind were read.
+#[derive(Default)]
+pub struct Counts {
+    stories: usize,
+    personas: usize,
+    safety: usize,
+}
+
+/// Checks the files; returns the findings and how many files of each kind were read.
+pub fn check_files(files: &[PathBuf], counter: &dyn TokenCounter) -> (Diagnostics, Counts) {
     let mut found = Vec::new();
-    let (mut stories, mut personas) = (0, 0);
+    let mut n = Counts::default();
     for f in files {
-        if f.to_string_lossy().ends_with(".story.ron") {
-            stories += 1;
+        if is_safety(f) {
+            n.safety += 1;
+            if let Err(d) = SafetyRules::load(f) {
+                found.extend(d.0);
+            }
+        } else if f.to_string_lossy().ends_with(".story.ron") {
+            n.stories += 1;
             match StoryBundle::load(f, counter) {
                 Ok(b) => found.extend(b.warnings),
                 Err(d) => found.extend(d.0),
             }
         } else {
-            personas += 1;
+            n.personas += 1;
             match read_source(f).and_then(|s| parse_persona(&s).map(|_| ())) {
                 Ok(()) => {}
                 Err(d) => found.push(d),
@@ -65,7 +87,7 @@ pub fn check_files(files: &[PathBuf], counter: &dyn TokenCounter) -> (Diagnostic
     found.retain(|d: &Diagnostic| seen.insert(d.to_string()));
     let mut d = Diagnostics(found);
     d.sort();
-    (d, stories, personas)
+    (d, n)
 }
 
 pub fn run(args: Args) -> CliResult {
@@ -79,7 +101,7 @@ pub fn run(args: Args) -> CliResult {
         if files.len() == before {
             // An empty or misnamed folder must not pass as "checked, no errors".
             return Err(format!(
-                "{}: no story (`*.story.ron`) or persona (`*.persona.ron`) files found",
+                "{}: no story (`*.story.ron`), persona (`*.persona.ron`) or safety (`safety.ron`) files found",
                 p.display()
             )
             .into());
@@ -89,13 +111,14 @@ pub fn run(args: Args) -> CliResult {
         Some(m) => Box::new(ModelCounter::open(m).map_err(|e| format!("{}: {e}", m.display()))?),
         None => Box::new(Estimate),
     };
-    let (found, stories, personas) = check_files(&files, counter.as_ref());
+    let (found, n) = check_files(&files, counter.as_ref());
     let errors = found.errors().count();
     let warnings = found.warnings().count();
     if args.json {
         let v = serde_json::json!({
-            "stories": stories,
-            "personas": personas,
+            "stories": n.stories,
+            "personas": n.personas,
+            "safety_files": n.safety,
             "errors": errors,
             "warnings": warnings,
             "token_counter": counter.describe(),
@@ -104,10 +127,21 @@ pub fn run(args: Args) -> CliResult {
         println!("{v}");
     } else {
         print!("{found}");
+        let files = match n.safety {
+            0 => format!(
+                "{} and {}",
+                count(n.stories, "story", "stories"),
+                count(n.personas, "persona", "personas")
+            ),
+            k => format!(
+                "{}, {} and {}",
+                count(n.stories, "story", "stories"),
+                count(n.personas, "persona", "personas"),
+                count(k, "safety file", "safety files")
+            ),
+        };
         println!(
-            "checked {} and {} ({}): {}, {}",
-            count(stories, "story", "stories"),
-            count(personas, "persona", "personas"),
+            "checked {files} ({}): {}, {}",
             counter.describe(),
             count(errors, "error", "errors"),
             count(warnings, "warning", "warnings"),

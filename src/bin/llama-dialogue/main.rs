@@ -1,6 +1,7 @@
 //! `llama-dialogue`: inspect GGUF models, tokenize, generate, and write random-weight test models.
 //! Output formats are documented in the README and kept stable.
 
+mod audit;
 mod bench;
 mod check;
 mod drive;
@@ -55,6 +56,8 @@ enum Command {
     /// A story's lines for translators: export a table, import a translation.
     #[command(subcommand)]
     Strings(strings::Command),
+    /// Sum up an audit log of what characters said and what was flagged.
+    Audit(audit::Args),
 }
 
 /// A model path argument shared by the subcommands.
@@ -85,6 +88,7 @@ fn main() -> ExitCode {
         Command::Transcript(a) => play::transcript(a, cli.threads),
         Command::Strings(c) => strings::run(c),
         Command::Lsp => lsp::run(),
+        Command::Audit(a) => audit::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

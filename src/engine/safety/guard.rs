@@ -12,6 +12,8 @@ pub struct Guarded {
     /// A banned phrase was completed: nothing from it on may be shown. `start`/`end` are byte
     /// offsets in the whole streamed text.
     pub hit: Option<BanHit>,
+    /// The banned text itself, as written (empty without a hit).
+    pub matched: String,
 }
 
 /// Holds back as little streamed text as possible (at most the longest banned phrase) and
@@ -63,11 +65,13 @@ impl StreamGuard {
         window.push_str(&self.held);
         if let Some(mut hit) = self.set.find(&window, ctx, complete) {
             self.blocked = true;
+            let matched = window[hit.start..hit.end].to_owned();
             hit.start = hit.start - ctx + self.shown;
             hit.end = hit.end - ctx + self.shown;
             return Guarded {
                 emit: String::new(),
                 hit: Some(hit),
+                matched,
             };
         }
         let keep = if complete {
@@ -80,7 +84,11 @@ impl StreamGuard {
         if let Some(c) = emit.chars().next_back() {
             self.last = Some(c);
         }
-        Guarded { emit, hit: None }
+        Guarded {
+            emit,
+            hit: None,
+            matched: String::new(),
+        }
     }
 }
 
