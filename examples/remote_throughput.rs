@@ -2,7 +2,8 @@
 //! server, with the same prompts and limits: what `docs/SCALING.md` compares.
 //!
 //! `cargo run --release --example remote_throughput -- (--model M.gguf | --remote URL)
-//! [--npcs 1,4] [--tokens 64] [--threads N]`
+//! [--npcs 1,4] [--tokens 64] [--threads N] [--slots N]` (`--slots`: pin each NPC to one of
+//! llama.cpp's N server slots)
 //!
 //! Each NPC asks for one line of at most `--tokens` tokens (greedy; an end token may end it
 //! sooner); all are submitted at once.
@@ -32,6 +33,7 @@ fn backend(npcs: usize) -> Box<dyn DialogueBackend> {
     if let Some(url) = arg("--remote") {
         let mut config = RemoteConfig::new(url);
         config.max_concurrent = npcs.max(1);
+        config.slots = arg("--slots").and_then(|n| n.parse().ok());
         return Box::new(OpenAiCompatible::spawn(config));
     }
     let Some(model) = arg("--model") else {

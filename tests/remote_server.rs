@@ -436,3 +436,42 @@ fn broken_answers_are_clear_errors() {
         assert!(message.contains(&url), "{message}");
     }
 }
+
+/// `Choose` asks the server a lettered multiple choice with `logprobs`; stories260K, a story
+/// model, never answers with an option's capital letter, so the server's log-probabilities name
+/// no option and the request says the text is routed by keywords (which the story layer does).
+#[test]
+fn choose_asks_the_server_for_log_probabilities_and_says_when_they_name_no_option() {
+    use bevy_llama_dialogue::engine::backend::ChooseRequest;
+    use bevy_llama_dialogue::story::route_prompt;
+    let server = Server::start(MODEL);
+    let mut b = backend(&server.url);
+    assert_eq!(wait_status(&mut b), BackendStatus::Ready);
+    let (prompt, candidates) = route_prompt(
+        Some("Will you help me find the lantern?"),
+        "yes, of course I will help",
+        &["agrees to help", "refuses"],
+    );
+    b.submit(BackendRequest::Choose(ChooseRequest {
+        id: 5,
+        prompt,
+        candidates,
+        priority: 0,
+    }))
+    .unwrap();
+    let events = until_final(&mut b, &[5]);
+    assert!(
+        matches!(events[0], BackendEvent::Started { id: 5, .. }),
+        "{events:?}"
+    );
+    match events.last().unwrap() {
+        BackendEvent::Error {
+            error: RequestError::Unsupported(why),
+            ..
+        } => assert!(
+            why.ends_with("/v1/chat/completions returned no log-probabilities for the options: routed by keywords"),
+            "{why}"
+        ),
+        other => panic!("stories260K answered a letter? {other:?}"),
+    }
+}

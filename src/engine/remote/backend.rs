@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
+use super::choose::{self, ChooseJob};
 use super::client::{Client, api_key};
 use super::config::RemoteConfig;
 use super::stream::{self, Job};
@@ -29,8 +30,10 @@ use crate::engine::generate::{FinishReason, GenerationStats};
 /// drops the connection at its next read, which stops the server's generation.
 ///
 /// The server holds the model and its caches: `ResetConversation` has nothing to clear, and
-/// `Warm` is answered at once. `Choose` (free text onto authored edges) uses keyword overlap,
-/// as the scripted backend does: the chat API returns no scores for given continuations.
+/// `Warm` is answered at once. `Choose` (free text onto authored edges) asks the candidates as
+/// a lettered multiple choice and scores them by the log-probabilities of the server's
+/// one-token answer; a server that returns none fails the request with a message saying the
+/// text is routed by keywords (which the story layer then does).
 /// A JSON-schema constraint is sent as `response_format` (held by servers that support it);
 /// other constraints are not sent, and the story layer validates what comes back.
 pub struct OpenAiCompatible {
@@ -57,9 +60,24 @@ struct Shared {
     status: Mutex<BackendStatus>,
 }
 
+/// Work for a streaming thread.
+enum Task {
+    Line(Job),
+    Choose(ChooseJob),
+}
+
+impl Task {
+    fn id(&self) -> RequestId {
+        match self {
+            Task::Line(j) => j.request.id,
+            Task::Choose(j) => j.request.id,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Queue {
-    jobs: Vec<(i32, u64, Job)>,
+    jobs: Vec<(i32, u64, Task)>,
     seq: u64,
     stopping: bool,
 }
@@ -101,9 +119,6 @@ impl OpenAiCompatible {
                 }
             }
         }
-        tracing::info!(
-            "{label}: free text is routed by keywords (the chat API returns no scores for given continuations)"
-        );
         Self {
             shared,
             events,
@@ -175,13 +190,16 @@ fn serve(shared: &Shared, out: &Sender<BackendEvent>) {
         match status {
             BackendStatus::Failed(reason) => {
                 let _ = out.send(BackendEvent::Error {
-                    id: Some(job.request.id),
+                    id: Some(job.id()),
                     error: crate::engine::backend::RequestError::Unsupported(format!(
                         "the remote backend is not running: {reason}"
                     )),
                 });
             }
-            _ => stream::run(&shared.client, &job, out),
+            _ => match &job {
+                Task::Line(j) => stream::run(&shared.client, j, out),
+                Task::Choose(j) => choose::run(&shared.client, j, out),
+            },
         }
     }
 }
@@ -205,15 +223,32 @@ impl DialogueBackend for OpenAiCompatible {
             BackendStatus::Stopped => return Err(SubmitError::NotRunning("stopped".into())),
             BackendStatus::Loading | BackendStatus::Ready => {}
         }
-        let BackendRequest::Generate(request) = request else {
-            answer_without_model(request, false, &mut self.ready);
-            return Ok(());
-        };
         let mut queue = lock(&self.shared.queue);
         let capacity = self.shared.client.config().queue_capacity;
         if queue.jobs.len() >= capacity {
             return Err(SubmitError::Busy { capacity });
         }
+        let request = match request {
+            BackendRequest::Generate(r) => r,
+            BackendRequest::Choose(request) => {
+                queue.seq += 1;
+                let seq = queue.seq;
+                let priority = request.priority;
+                let job = ChooseJob {
+                    request,
+                    queued_at: Instant::now(),
+                };
+                queue.jobs.push((priority, seq, Task::Choose(job)));
+                drop(queue);
+                self.shared.wake.notify_one();
+                return Ok(());
+            }
+            other => {
+                drop(queue);
+                answer_without_model(other, false, &mut self.ready);
+                return Ok(());
+            }
+        };
         let cancel = Arc::new(AtomicBool::new(false));
         self.open.insert(
             request.id,
@@ -227,11 +262,11 @@ impl DialogueBackend for OpenAiCompatible {
         queue.jobs.push((
             request.priority,
             seq,
-            Job {
+            Task::Line(Job {
                 request,
                 cancel,
                 queued_at: Instant::now(),
-            },
+            }),
         ));
         drop(queue);
         self.shared.wake.notify_one();
@@ -245,7 +280,7 @@ impl DialogueBackend for OpenAiCompatible {
         open.cancel.store(true, Ordering::Relaxed);
         let mut queue = lock(&self.shared.queue);
         let before = queue.jobs.len();
-        queue.jobs.retain(|(_, _, job)| job.request.id != id);
+        queue.jobs.retain(|(_, _, job)| job.id() != id);
         if queue.jobs.len() == before {
             // Taken by a thread already: its remaining events are dropped when they arrive.
             self.dropped.insert(id);

@@ -30,6 +30,12 @@ pub struct RemoteConfig {
     /// Ask the server to keep the prompt's cache for the next request (llama.cpp's
     /// `cache_prompt`; servers that do not know the field ignore it).
     pub cache_prompt: bool,
+    /// Pin each conversation to one of the server's slots (`id_slot = conversation % slots`,
+    /// llama.cpp's server started with `--parallel slots`), so an NPC's next line always finds
+    /// its prefix cached there. `None` (default): the server chooses; llama.cpp then picks the
+    /// free slot whose cache shares the longest prefix, which keeps most conversations in place
+    /// without making a line wait for a busy slot. Other servers ignore the field.
+    pub slots: Option<usize>,
 }
 
 impl RemoteConfig {
@@ -48,6 +54,7 @@ impl RemoteConfig {
             connect_retries: 2,
             retry_backoff: Duration::from_millis(250),
             cache_prompt: true,
+            slots: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub use error::RemoteError;
 #[cfg(feature = "remote")]
 mod backend;
 #[cfg(feature = "remote")]
+mod choose;
+#[cfg(feature = "remote")]
 mod client;
 #[cfg(feature = "remote")]
 mod config;

@@ -82,6 +82,7 @@ fn stream(
         client.model(),
         &job.request,
         client.config().cache_prompt,
+        client.config().slots,
         true,
     );
     let cancelled = || job.cancel.load(Ordering::Relaxed);

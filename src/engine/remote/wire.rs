@@ -15,6 +15,7 @@ pub(crate) fn chat_body(
     model: Option<&str>,
     request: &GenerateRequest,
     cache_prompt: bool,
+    slots: Option<usize>,
     stream: bool,
 ) -> Value {
     let mut messages = Vec::with_capacity(request.prompt.turns.len() + 1);
@@ -53,6 +54,9 @@ pub(crate) fn chat_body(
     }
     if cache_prompt {
         body.insert("cache_prompt".into(), json!(true));
+    }
+    if let Some(n) = slots.filter(|&n| n > 0) {
+        body.insert("id_slot".into(), json!(request.conversation.0 % n as u64));
     }
     if let Some(Constraint::JsonSchema(schema)) = request.constraint.as_deref() {
         // The form llama.cpp's server and llama-cpp-python's both take (the latter refuses
@@ -173,7 +177,7 @@ mod tests {
 
     #[test]
     fn the_body_carries_persona_turns_and_sampling() {
-        let body = chat_body(Some("m"), &request(), true, true);
+        let body = chat_body(Some("m"), &request(), true, Some(4), true);
         assert_eq!(body["model"], "m");
         assert_eq!(body["messages"][0]["role"], "system");
         assert_eq!(body["messages"][3]["content"], "[INST] </s>");
@@ -183,13 +187,16 @@ mod tests {
         assert_eq!(body["seed"], 7);
         assert_eq!(body["stop"][0], "\n");
         assert_eq!(body["cache_prompt"], true);
+        let conversation = request().conversation.0;
+        assert_eq!(body["id_slot"], conversation % 4, "pinned to a slot");
         assert!(body.get("response_format").is_none());
         let mut with_schema = request();
         with_schema.constraint = Some(std::sync::Arc::new(Constraint::JsonSchema(
             json!({"type": "object"}),
         )));
-        let body = chat_body(None, &with_schema, false, false);
+        let body = chat_body(None, &with_schema, false, None, false);
         assert!(body.get("model").is_none() && body.get("cache_prompt").is_none());
+        assert!(body.get("id_slot").is_none(), "the server chooses");
         assert_eq!(body["response_format"]["type"], "json_object");
         assert_eq!(body["response_format"]["schema"]["type"], "object");
         assert_eq!(body["guided_json"]["type"], "object");
