@@ -18,7 +18,7 @@ use bevy_llama_dialogue::engine::constrain::Constraint;
 use bevy_llama_dialogue::engine::generate::FinishReason;
 use bevy_llama_dialogue::engine::remote::{OpenAiCompatible, RemoteConfig, RemoteError};
 use bevy_llama_dialogue::engine::sampler::SamplingParams;
-use common::server::Server;
+use common::server::{Server, broken_peer};
 use serde_json::{Value, json};
 
 const MODEL: &str = "stories260K-Q8_0.gguf";
@@ -329,54 +329,6 @@ fn a_refused_connection_and_a_silent_server_fail_with_clear_errors() {
             "the API key variable `LLAMA_DIALOGUE_TEST_KEY_THAT_IS_NOT_SET` is not set".into()
         )
     );
-}
-
-/// A peer that lists a model, then answers every chat request with `answer` (raw HTTP). It
-/// closes every connection after its answer, without saying so (as servers do with idle
-/// keep-alive connections after a few seconds).
-fn broken_peer(answer: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Read the head and a body of Content-Length bytes.
-            loop {
-                let n = stream.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request);
-                if let Some(head_end) = text.find("\r\n\r\n") {
-                    let length = text[..head_end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if request.len() >= head_end + 4 + length {
-                        break;
-                    }
-                }
-            }
-            let reply = if String::from_utf8_lossy(&request).starts_with("GET /v1/models") {
-                let body = r#"{"object":"list","data":[{"id":"peer"}]}"#;
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                answer.to_owned()
-            };
-            let _ = stream.write_all(reply.as_bytes());
-        }
-    });
-    url
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! (`llama-cpp-python[server]`, installed by `scripts/test-server.sh`), started on 127.0.0.1
 //! with a free port, serving one of the repository's test models, stopped on drop.
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -120,4 +121,52 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A peer that lists a model, then answers every chat request with `answer` (raw HTTP). It
+/// closes every connection after its answer, without saying so (as servers do with idle
+/// keep-alive connections after a few seconds).
+pub fn broken_peer(answer: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head and a body of Content-Length bytes.
+            loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request);
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= head_end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let reply = if String::from_utf8_lossy(&request).starts_with("GET /v1/models") {
+                let body = r#"{"object":"list","data":[{"id":"peer"}]}"#;
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+            } else {
+                answer.to_owned()
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    url
 }

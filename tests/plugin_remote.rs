@@ -1,6 +1,9 @@
-//! A remote server does not know our banned phrases: the plugin's stream guard holds its
-//! stream back and replaces a line that breaks a rule, so no banned word reaches a `LineChunk`.
-//! Against llama-cpp-python's server serving stories260K on 127.0.0.1.
+//! The plugin with a remote backend. A server does not know our banned phrases: the plugin's
+//! stream guard holds its stream back and replaces a line that breaks a rule, so no banned word
+//! reaches a `LineChunk` (against llama-cpp-python's server serving stories260K on 127.0.0.1).
+//! A server that fails in the middle of a story line (HTTP 500, a stream that breaks off) gives
+//! a `DialogueError` naming it and the authored fallback, and the story goes on exactly as it
+//! does without a model.
 #![cfg(all(feature = "plugin", feature = "remote"))]
 
 mod common;
@@ -9,7 +12,7 @@ use bevy_llama_dialogue::engine::sampler::SamplingParams;
 use bevy_llama_dialogue::engine::source::ModelSource;
 use bevy_llama_dialogue::plugin::*;
 use common::app::*;
-use common::server::Server;
+use common::server::{Server, broken_peer};
 
 fn plugin(url: &str, rules_file: Option<std::path::PathBuf>) -> LlamaDialoguePlugin {
     LlamaDialoguePlugin {
@@ -96,4 +99,74 @@ fn a_servers_line_with_a_banned_word_is_held_back_and_replaced() {
     assert_eq!(finished, "Finished: Hm.");
     assert_eq!(flags.len(), 1, "{flags:?}");
     assert!(flags[0].starts_with("Flagged: w Output"), "{flags:?}");
+}
+
+/// The lantern story up to Wren's first choices; returns the app and Wren.
+fn to_wrens_choices(model: ModelSource) -> (bevy::app::App, bevy::ecs::entity::Entity) {
+    let mut app = app(
+        LlamaDialoguePlugin {
+            model,
+            ..lantern_plugin()
+        },
+        false,
+    );
+    let wren = spawn_npc(&mut app, "wren", -3.0);
+    run_until_loaded(&mut app);
+    send(&mut app, TalkTo { npc: wren });
+    let done = run_until(&mut app, |a| log(a).count("Choices") == 1);
+    assert!(done, "{:#?}", log(&app).0);
+    (app, wren)
+}
+
+#[test]
+fn a_server_failing_mid_line_gives_the_fallback_and_the_story_goes_on_as_without_a_model() {
+    let (mut plain, wren0) = to_wrens_choices(ModelSource::None);
+    let expected_state = story(&mut plain).state().unwrap().clone();
+    let expected_lines: Vec<String> = log(&plain)
+        .kinds_for(wren0)
+        .into_iter()
+        .filter(|k| k.starts_with("Finished") || k.starts_with("Choices"))
+        .collect();
+    let cases: [(&'static str, &str); 2] = [
+        (
+            "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 14\r\nConnection: close\r\n\r\nmodel exploded",
+            "answered HTTP 500: model exploded",
+        ),
+        (
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"Well met\"}}]}\n\n",
+            "ended without a finish reason",
+        ),
+    ];
+    for (answer, why) in cases {
+        let url = broken_peer(answer);
+        let model = ModelSource::Remote {
+            url: url.clone(),
+            model: None,
+            api_key_env: None,
+        };
+        let (mut app, wren) = to_wrens_choices(model);
+        let errors: Vec<String> = log(&app)
+            .kinds_for(wren)
+            .into_iter()
+            .filter(|k| k.starts_with("Error"))
+            .collect();
+        assert!(
+            errors.iter().any(|e| e.contains(why) && e.contains(&url)),
+            "{why}: {errors:?}"
+        );
+        let lines: Vec<String> = log(&app)
+            .kinds_for(wren)
+            .into_iter()
+            .filter(|k| k.starts_with("Finished") || k.starts_with("Choices"))
+            .collect();
+        assert_eq!(
+            lines, expected_lines,
+            "the fallback lines, then the same choices"
+        );
+        assert_eq!(
+            story(&mut app).state().unwrap(),
+            &expected_state,
+            "nothing lost"
+        );
+    }
 }
