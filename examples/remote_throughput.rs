@@ -2,13 +2,14 @@
 //! server, with the same prompts and limits: what `docs/SCALING.md` compares.
 //!
 //! `cargo run --release --example remote_throughput -- (--model M.gguf | --remote URL)
-//! [--npcs 1,4] [--tokens 64] [--threads N] [--slots N]` (`--slots`: pin each NPC to one of
-//! llama.cpp's N server slots)
+//! [--npcs 1,4] [--tokens 64] [--rounds 2] [--threads N] [--slots N]` (`--slots`: pin each NPC
+//! to one of llama.cpp's N server slots)
 //!
 //! Each NPC asks for one line of at most `--tokens` tokens (greedy; an end token may end it
-//! sooner); all are submitted at once.
-//! The last line per NPC count is `throughput backend=… npcs=N chunks=… seconds=…
-//! chunks_per_s=… ttft_ms_mean=…` (a chunk is one streamed piece: one token for llama.cpp's
+//! sooner); all are submitted at once, in `--rounds` rounds: the first with prompts never seen,
+//! the next with the same NPCs asking again (their prompts cached by the local prefix cache or
+//! the server's slots). One line per NPC count and round: `throughput backend=… npcs=N round=R
+//! chunks=… seconds=… chunks_per_s=… ttft_ms_mean=…` (a chunk is one streamed piece: one token for llama.cpp's
 //! servers and for the local backend).
 
 use std::time::{Duration, Instant};
@@ -48,6 +49,7 @@ fn backend(npcs: usize) -> Box<dyn DialogueBackend> {
 
 fn main() {
     let tokens: usize = arg("--tokens").and_then(|t| t.parse().ok()).unwrap_or(64);
+    let rounds: usize = arg("--rounds").and_then(|t| t.parse().ok()).unwrap_or(2);
     let counts: Vec<usize> = arg("--npcs")
         .unwrap_or_else(|| "1,4".into())
         .split(',')
@@ -67,12 +69,16 @@ fn main() {
         }
         // One warm-up line so that loading and first-use costs are not measured.
         run(b.as_mut(), 1, 8, 1000);
-        let (chunks, seconds, ttft) = run(b.as_mut(), npcs, tokens, 0);
-        println!(
-            "throughput backend={:?} npcs={npcs} chunks={chunks} seconds={seconds:.2} chunks_per_s={:.1} ttft_ms_mean={ttft:.0}",
-            b.label(),
-            chunks as f64 / seconds
-        );
+        // Round 1: prompts never seen; later rounds: the same NPCs ask again, their prompts
+        // cached (the local prefix cache, the server's slots).
+        for round in 1..=rounds {
+            let (chunks, seconds, ttft) = run(b.as_mut(), npcs, tokens, 10_000 * round as u64);
+            println!(
+                "throughput backend={:?} npcs={npcs} round={round} chunks={chunks} seconds={seconds:.2} chunks_per_s={:.1} ttft_ms_mean={ttft:.0}",
+                b.label(),
+                chunks as f64 / seconds
+            );
+        }
         b.shutdown();
     }
 }
@@ -83,7 +89,7 @@ fn run(b: &mut dyn DialogueBackend, npcs: usize, tokens: usize, base: u64) -> (u
     for i in 0..npcs as u64 {
         let request = GenerateRequest {
             id: base + i + 1,
-            conversation: ConversationId(base + i),
+            conversation: ConversationId(i),
             prompt: Prompt::new(
                 "You are a villager of Millbrook. Answer in a few sentences.",
                 format!("Villager {i}, tell me a story about the lantern."),
