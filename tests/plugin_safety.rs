@@ -180,6 +180,15 @@ fn long_player_text_is_cut_or_refused() {
     );
 }
 
+/// The chunks `npc` streamed, joined.
+fn chunks_of(app: &App, npc: Entity) -> String {
+    log(app)
+        .kinds_for(npc)
+        .iter()
+        .filter_map(|k| k.strip_prefix("Chunk: "))
+        .collect()
+}
+
 /// Free chat with Mara outside any story; returns her chunks joined and her finished line.
 fn free_chat(plugin: LlamaDialoguePlugin, mara_says: &str) -> (App, Entity, String, String) {
     let mut app = app(
@@ -200,11 +209,7 @@ fn free_chat(plugin: LlamaDialoguePlugin, mara_says: &str) -> (App, Entity, Stri
     );
     let done = run_until(&mut app, |a| log(a).count("Finished") == 1);
     assert!(done, "{:#?}", log(&app).0);
-    let chunks: String = log(&app)
-        .kinds_for(mara)
-        .iter()
-        .filter_map(|k| k.strip_prefix("Chunk: "))
-        .collect();
+    let chunks = chunks_of(&app, mara);
     let finished = log(&app).last("Finished").unwrap().1.clone();
     (app, mara, chunks, finished)
 }
@@ -302,11 +307,7 @@ fn a_games_own_moderator_judges_both_ways_and_the_audit_log_records_it() {
         },
     );
     assert!(run_until(&mut app, |a| log(a).count("Finished") == 2));
-    let chunks: String = log(&app)
-        .kinds_for(mara)
-        .iter()
-        .filter_map(|k| k.strip_prefix("Chunk: "))
-        .collect();
+    let chunks = chunks_of(&app, mara);
     assert!(!chunks.contains("Flour"), "{chunks:?}");
     assert!(
         log(&app)

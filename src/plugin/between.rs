@@ -249,7 +249,7 @@ pub(crate) fn advance(
             priority: lookup.priority(speaker, player_partner(&stories)),
             fallback: Some(fallback.clone()),
             constraint: None,
-            banned: lookup.safety().banned(Some(&persona.id), None),
+            banned: guard.banned(),
         });
         let generated = backend.has_model();
         let name = Some(persona.id.clone());

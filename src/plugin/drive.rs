@@ -269,7 +269,7 @@ impl StoryDriver<'_, '_, '_, '_, '_, '_, '_, '_, '_> {
             &req.prompt.prompt,
             None,
         );
-        let banned = safety.banned(Some(&req.speaker), Some(&story_id));
+        let banned = guard.banned();
         let mut params = req.params.clone();
         params.seed = params.seed.or(self.lookup.settings().sampling.seed);
         let request = BackendRequest::Generate(GenerateRequest {

@@ -140,15 +140,6 @@ impl DialogueSafety {
         self.audit.is_some()
     }
 
-    /// The phrases `persona` must not say in `story`.
-    pub(crate) fn banned(
-        &self,
-        persona: Option<&str>,
-        story: Option<&str>,
-    ) -> Option<Arc<BannedPhrases>> {
-        self.rules.banned_output(persona, story)
-    }
-
     /// Player text against the rules, then the moderators: the first flag.
     pub(crate) fn check_input(&self, text: &str, ctx: &ModerationContext<'_>) -> Option<Flag> {
         self.rules.check_input(text, ctx).or_else(|| {
@@ -167,7 +158,10 @@ impl DialogueSafety {
         said: Option<&str>,
     ) -> LineGuard {
         LineGuard {
-            stream: self.banned(persona, story).map(StreamGuard::new),
+            stream: self
+                .rules
+                .banned_output(persona, story)
+                .map(StreamGuard::new),
             rules: self.rules.clone(),
             moderators: self.moderators.clone(),
             persona: persona.map(str::to_owned),
@@ -208,6 +202,12 @@ impl std::fmt::Debug for LineGuard {
 }
 
 impl LineGuard {
+    /// The phrases this line must not contain (for the request: the local model bans them
+    /// while decoding).
+    pub fn banned(&self) -> Option<Arc<BannedPhrases>> {
+        self.stream.as_ref().map(|g| g.phrases().clone())
+    }
+
     /// Whether any of the line's words came in (held back or shown).
     pub fn started(&self) -> bool {
         self.started

@@ -74,7 +74,7 @@ fn free_line(
         priority: lookup.priority(npc, partner),
         fallback: Some(fallback.clone()),
         constraint: format.as_ref().map(|f| Arc::new(f.constraint())),
-        banned: lookup.safety().banned(Some(&persona.id), None),
+        banned: guard.banned(),
     });
     let generated = backend.has_model();
     let speaker = Some(persona.id.clone());

@@ -41,6 +41,11 @@ impl StreamGuard {
         }
     }
 
+    /// The phrases it guards against.
+    pub fn phrases(&self) -> &Arc<BannedPhrases> {
+        &self.set
+    }
+
     /// Adds streamed text; returns what may be shown now, or the banned phrase it completed.
     /// After a hit, everything is held (the line is over).
     pub fn push(&mut self, text: &str) -> Guarded {
