@@ -326,6 +326,24 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let dir = &args[1];
     let (vars, _aliases) = read_ct2(&format!("{dir}/model.bin"));
+    let m = bevy_llama_dialogue::engine::voice::ct2::Ct2Model::open(std::path::Path::new(
+        &format!("{dir}/model.bin"),
+    ))
+    .expect("the crate's reader reads it");
+    assert_eq!(m.vars.len(), vars.len());
+    assert!(
+        m.vars
+            .iter()
+            .all(|(k, v)| vars[k].data == v.data && vars[k].shape == v.shape)
+    );
+    eprintln!(
+        "crate reader: {} {} rev {}, {} variables, aliases {:?}",
+        m.version,
+        m.spec,
+        m.revision,
+        m.vars.len(),
+        m.aliases
+    );
     let (tensors, cfg) = convert(&vars);
     eprintln!("config: {cfg:?}");
     let vb = VarBuilder::from_tensors(tensors, DType::F32, &Device::Cpu);

@@ -19,4 +19,5 @@ pub mod source;
 pub mod stop;
 pub mod synth;
 pub mod tokenizer;
+pub mod voice;
 pub mod worker;
