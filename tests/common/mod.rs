@@ -6,6 +6,8 @@ pub mod app;
 pub mod cross_check;
 #[cfg(feature = "remote")]
 pub mod server;
+#[cfg(feature = "voice")]
+pub mod voice;
 
 use std::collections::HashSet;
 use std::io::Read;
