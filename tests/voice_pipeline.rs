@@ -111,6 +111,11 @@ fn espeak_speaks_with_visemes_and_names_unknown_voices() {
         .synthesize("Papa opened the map.", &VoiceSpec { rate: 100, ..VoiceSpec::default() })
         .unwrap();
     assert!(slow.seconds() > s.seconds() * 1.3, "{} vs {}", slow.seconds(), s.seconds());
+    for name in ["en-gb+f3", "en-gb-scotland", "en-us+f2", "en-gb+m3"] {
+        let spec = VoiceSpec { name: name.into(), ..VoiceSpec::default() };
+        let r = v.synthesize("Mind the flour.", &spec);
+        assert!(r.as_ref().is_ok_and(|s| s.seconds() > 0.3), "{name}: {r:?}");
+    }
     let e = v
         .synthesize("hi", &VoiceSpec { name: "no-such-voice".into(), ..VoiceSpec::default() })
         .unwrap_err();

@@ -22,6 +22,8 @@ mod speech;
 mod status;
 mod story;
 mod talk;
+#[cfg(feature = "voice")]
+mod voice;
 
 use std::path::PathBuf;
 
@@ -46,6 +48,14 @@ pub use safety::{DialogueFlagged, DialogueSafety, PlayerInputLimited, SafetyConf
 pub use settings::{DialogueSettings, Scheduling};
 pub use status::{DialogueBackendStatus, ModelFailed, ModelReady};
 pub use story::{DialogueStory, PlayerStory, StoryWait};
+#[cfg(feature = "voice")]
+pub use voice::{
+    DialogueVoicePlugin, ListenMode, MicrophoneAudio, NpcMouth, NpcSpeechAudio, NpcSpeechStopped,
+    NpcVoice, NpcVoicePlayback, PlayerSpeaking, PlayerSpoke, PushToTalk, VoiceFocus, VoicePart,
+    VoiceStatus,
+};
+#[cfg(feature = "microphone")]
+pub use voice::MicrophonePlugin;
 
 use crate::engine::backend::{DialogueBackend, LocalLlama, Scripted};
 use crate::engine::sampler::SamplingParams;

@@ -103,6 +103,10 @@ pub struct Persona {
     /// The actions allowed in free chat with the player.
     #[serde(default)]
     pub chat_actions: Vec<String>,
+    /// How the NPC sounds when it speaks aloud (feature `voice`):
+    /// `voice: (name: "en-gb", pitch: 35, rate: 150)`; none: the voice plugin's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<crate::engine::voice::VoiceSpec>,
 }
 
 fn list(out: &mut String, title: &str, items: &[String]) {

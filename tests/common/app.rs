@@ -81,6 +81,11 @@ fn record(app: &mut App) {
 
 /// A headless app with the plugin, assets and transforms, recording dialogue events.
 pub fn app(plugin: LlamaDialoguePlugin, watch: bool) -> App {
+    app_with(plugin, watch, |_| {})
+}
+
+/// [`app`], with more plugins or observers added by `extra` before the app is finished.
+pub fn app_with(plugin: LlamaDialoguePlugin, watch: bool, extra: impl FnOnce(&mut App)) -> App {
     let mut app = App::new();
     app.add_plugins(plugin).add_plugins((
         MinimalPlugins,
@@ -91,6 +96,7 @@ pub fn app(plugin: LlamaDialoguePlugin, watch: bool) -> App {
         TransformPlugin,
     ));
     record(&mut app);
+    extra(&mut app);
     app.finish();
     app.cleanup();
     app

@@ -99,6 +99,43 @@ impl Espeak {
     }
 }
 
+/// The identifier of the installed voice that speaks `lang` with the best priority
+/// (eSpeak's voice list: each entry's languages are `[priority byte, name, NUL]*, NUL`).
+/// Call with the engine lock held.
+unsafe fn voice_for_language(lang: &str) -> Option<String> {
+    let mut best: Option<(u8, String)> = None;
+    // SAFETY: eSpeak returns a NULL-terminated array of voices it owns, valid until the next
+    // list call (we hold the engine lock); `languages` is a byte list ended by a zero
+    // priority.
+    unsafe {
+        let list = sys::espeak_ListVoices(std::ptr::null_mut());
+        if list.is_null() {
+            return None;
+        }
+        let mut i = 0;
+        while !(*list.add(i)).is_null() {
+            let v = &**list.add(i);
+            i += 1;
+            if v.languages.is_null() || v.identifier.is_null() {
+                continue;
+            }
+            let mut p = v.languages as *const u8;
+            while *p != 0 {
+                let priority = *p;
+                let name = CStr::from_ptr(p.add(1) as *const std::ffi::c_char);
+                if name.to_bytes().eq_ignore_ascii_case(lang.as_bytes())
+                    && best.as_ref().is_none_or(|(b, _)| priority < *b)
+                {
+                    let id = CStr::from_ptr(v.identifier).to_string_lossy().into_owned();
+                    best = Some((priority, id));
+                }
+                p = p.add(1 + name.to_bytes().len() + 1);
+            }
+        }
+    }
+    best.map(|(_, id)| id)
+}
+
 fn check(code: sys::espeak_ERROR, what: &str) -> Result<(), VoiceError> {
     if code == sys::espeak_ERROR_EE_OK {
         Ok(())
@@ -124,7 +161,24 @@ impl Voice for Espeak {
         // inside `espeak_Synth` with `user_data` = `&mut out`, under the lock.
         unsafe {
             if sys::espeak_SetVoiceByName(name.as_ptr()) != sys::espeak_ERROR_EE_OK {
-                return Err(VoiceError::UnknownVoice(spec.name.clone()));
+                // A language code ("en-gb") rather than a voice file: find the voice that
+                // speaks it (by eSpeak's priority), keeping a variant ("+f3").
+                let (lang, variant) = match spec.name.split_once('+') {
+                    Some((l, v)) => (l, Some(v)),
+                    None => (spec.name.as_str(), None),
+                };
+                let found = voice_for_language(lang)
+                    .map(|id| match variant {
+                        Some(v) => format!("{id}+{v}"),
+                        None => id,
+                    })
+                    .and_then(|id| CString::new(id).ok());
+                let ok = found.is_some_and(|id| {
+                    sys::espeak_SetVoiceByName(id.as_ptr()) == sys::espeak_ERROR_EE_OK
+                });
+                if !ok {
+                    return Err(VoiceError::UnknownVoice(spec.name.clone()));
+                }
             }
             check(
                 sys::espeak_SetParameter(sys::espeak_PARAMETER_espeakRATE, spec.rate.clamp(80, 450) as c_int, 0),
