@@ -23,6 +23,8 @@ struct Heard {
 
 fn voice_app() -> App {
     app_with(lantern_plugin(), false, |app| {
+        // Bevy's audio: without a sound device it plays nothing, but the sound entities exist.
+        app.add_plugins(bevy::audio::AudioPlugin::default());
         app.add_plugins(DialogueVoicePlugin {
             whisper: Some(whisper_dir()),
             listen: ListenConfig {
@@ -137,6 +139,14 @@ fn spoken_words_take_the_edge_and_the_answer_is_spoken_with_visemes() {
             && a.world().get::<NpcMouth>(mara).unwrap().open > 0.0
     });
     assert!(moving, "Mara's mouth moves while her answer plays");
+    let sounding = |a: &mut App| {
+        a.world_mut()
+            .query::<(&NpcVoiceSound, &ChildOf)>()
+            .iter(a.world())
+            .filter(|(s, c)| s.npc == mara && c.parent() == mara)
+            .count()
+    };
+    assert!(sounding(&mut app) >= 1, "her sentence plays as a sound at her position");
     let opened: Vec<f32> = heard(&app).mouth_open.iter().filter(|x| x.0 == mara).map(|x| x.1).collect();
     assert!(opened.iter().any(|&o| o != opened[0]), "the mouth changes shape: {opened:?}");
 
@@ -147,6 +157,7 @@ fn spoken_words_take_the_edge_and_the_answer_is_spoken_with_visemes() {
     let p = app.world().get::<NpcVoicePlayback>(mara).unwrap();
     assert!(!p.is_speaking() && p.remaining_seconds() <= 0.0);
     assert_eq!(app.world().get::<NpcMouth>(mara).unwrap().open, 0.0);
+    assert_eq!(sounding(&mut app), 0, "her sound entities are gone");
     let before = heard(&app).audio.iter().filter(|x| x.0 == mara).count();
     for _ in 0..200 {
         app.update();

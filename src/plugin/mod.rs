@@ -51,8 +51,8 @@ pub use story::{DialogueStory, PlayerStory, StoryWait};
 #[cfg(feature = "voice")]
 pub use voice::{
     DialogueVoicePlugin, ListenMode, MicrophoneAudio, NpcMouth, NpcSpeechAudio, NpcSpeechStopped,
-    NpcVoice, NpcVoicePlayback, PlayerSpeaking, PlayerSpoke, PushToTalk, VoiceFocus, VoicePart,
-    VoiceStatus,
+    NpcVoice, NpcVoicePlayback, NpcVoiceSound, PlayerSpeaking, PlayerSpoke, PushToTalk, VoiceFocus, VoicePart,
+    VoiceClip, VoiceClipDecoder, VoiceStatus,
 };
 #[cfg(feature = "microphone")]
 pub use voice::MicrophonePlugin;

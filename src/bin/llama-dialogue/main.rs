@@ -13,6 +13,7 @@ mod play;
 mod remote;
 mod strings;
 mod tokenize;
+mod voice;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,6 +59,10 @@ enum Command {
     Strings(strings::Command),
     /// Sum up an audit log of what characters said and what was flagged.
     Audit(audit::Args),
+    /// Print what is said in a WAV file, with Whisper (feature `voice`).
+    Transcribe(voice::TranscribeArgs),
+    /// Write what a persona says, in its voice, to a WAV file (feature `voice`).
+    Say(voice::SayArgs),
 }
 
 /// A model path argument shared by the subcommands.
@@ -89,6 +94,8 @@ fn main() -> ExitCode {
         Command::Strings(c) => strings::run(c),
         Command::Lsp => lsp::run(),
         Command::Audit(a) => audit::run(a),
+        Command::Transcribe(a) => voice::transcribe(a),
+        Command::Say(a) => voice::say(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -227,7 +227,13 @@ pub struct WhisperModel {
     no_speech: Option<u32>,
     /// The folder the weights were read from.
     pub dir: PathBuf,
+    /// Encode only the audio heard plus [`CONTEXT_PAD_FRAMES`] of silence instead of the
+    /// full 30 s window Whisper was trained on (the encoder's cost grows with its input).
+    pub trim_context: bool,
 }
+
+/// Silence kept after the audio when [`WhisperModel::trim_context`] is on (10 ms frames).
+pub const CONTEXT_PAD_FRAMES: usize = 300;
 
 /// Most tokens in one transcript (Whisper's context is 448).
 const MAX_TOKENS: usize = 200;
@@ -265,6 +271,7 @@ impl WhisperModel {
             config,
             tokens,
             dir,
+            trim_context: true,
         })
     }
 
@@ -276,7 +283,13 @@ impl WhisperModel {
         let bins = self.config.num_mel_bins;
         let frames = mel.len() / bins;
         let mel = Tensor::from_vec(mel, (1, bins, frames), &Device::Cpu)?;
-        let mel = mel.narrow(2, 0, frames.min(w::N_FRAMES))?;
+        let keep = if self.trim_context {
+            // Whole 1 s steps, so a growing utterance (partial transcripts) reuses shapes.
+            (pcm.len() / w::HOP_LENGTH + CONTEXT_PAD_FRAMES).div_ceil(100) * 100
+        } else {
+            w::N_FRAMES
+        };
+        let mel = mel.narrow(2, 0, frames.min(keep).min(w::N_FRAMES))?;
         let features = self.model.encoder.forward(&mel, true)?;
         let mut tokens = vec![self.sot, self.no_timestamps];
         let mut sum_logprob = 0f32;

@@ -18,6 +18,7 @@
 mod listen;
 #[cfg(feature = "microphone")]
 mod microphone;
+mod playback;
 mod speak;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ pub use listen::{
 };
 #[cfg(feature = "microphone")]
 pub use microphone::MicrophonePlugin;
+pub use playback::{NpcVoiceSound, VoiceClip, VoiceClipDecoder};
 pub use speak::{NpcMouth, NpcSpeechAudio, NpcSpeechStopped, NpcVoice, NpcVoicePlayback};
 
 use super::{DialogueSystems, Npc};
@@ -155,5 +157,18 @@ impl Plugin for DialogueVoicePlugin {
             .add_observer(speak::on_line_chunk)
             .add_observer(speak::on_line_finished)
             .add_observer(speak::on_npc_removed);
+    }
+
+    fn finish(&self, app: &mut App) {
+        if app.is_plugin_added::<bevy::audio::AudioPlugin>() {
+            use bevy::audio::AddAudioSource;
+            app.add_audio_source::<VoiceClip>()
+                .insert_resource(playback::AudioOut);
+        } else {
+            info!(
+                "voice: no AudioPlugin, so NPC speech is not played (NpcSpeechAudio and NpcMouth \
+                 still carry it)"
+            );
+        }
     }
 }

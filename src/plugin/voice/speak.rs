@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use bevy::prelude::*;
 
+use super::playback::{self, AudioOut, NpcVoiceSound, VoiceClip};
 use super::{VoicePart, VoiceStatus};
 use crate::engine::voice::speak::{LineId, SpeakEvent, TextToSpeech};
 use crate::engine::voice::{Speech, VoiceSpec};
@@ -63,6 +64,7 @@ pub struct NpcVoicePlayback {
     queue: VecDeque<Clip>,
     played: f32,
     voicing: Option<Voicing>,
+    sounding: bool,
 }
 
 impl NpcVoicePlayback {
@@ -90,6 +92,7 @@ impl NpcVoicePlayback {
         self.queue.retain(|c| c.line != line);
         if front == Some(line) {
             self.played = 0.0;
+            self.sounding = false;
         }
         self.queue.len() != before
     }
@@ -168,6 +171,7 @@ pub(super) fn on_line_finished(
     mut speaker: ResMut<Speaker>,
     mut owners: ResMut<LineOwners>,
     mut playback: Query<&mut NpcVoicePlayback>,
+    sounds: Query<(Entity, &NpcVoiceSound)>,
     mut commands: Commands,
 ) {
     let Ok(mut p) = playback.get_mut(done.entity) else {
@@ -182,7 +186,9 @@ pub(super) fn on_line_finished(
     if done.cancelled {
         tts.cancel(v.line);
         owners.0.remove(&v.line);
-        p.drop_line(v.line);
+        if p.drop_line(v.line) {
+            playback::silence(&mut commands, &sounds, done.entity);
+        }
         commands.trigger(NpcSpeechStopped {
             entity: done.entity,
         });
@@ -286,6 +292,7 @@ pub(super) fn stop_when_left(
     speaker: Res<Speaker>,
     mut owners: ResMut<LineOwners>,
     mut npcs: Query<(Entity, &mut NpcVoicePlayback)>,
+    sounds: Query<(Entity, &NpcVoiceSound)>,
     mut commands: Commands,
 ) {
     let radius = lookup.settings().scheduling.cancel_radius;
@@ -308,20 +315,30 @@ pub(super) fn stop_when_left(
         p.voicing = None;
         p.queue.clear();
         p.played = 0.0;
+        p.sounding = false;
+        playback::silence(&mut commands, &sounds, npc);
         commands.trigger(NpcSpeechStopped { entity: npc });
     }
 }
 
-pub(super) fn animate(time: Res<Time>, mut npcs: Query<(&mut NpcVoicePlayback, &mut NpcMouth)>) {
+pub(super) fn animate(
+    time: Res<Time>,
+    mut npcs: Query<(Entity, &mut NpcVoicePlayback, &mut NpcMouth)>,
+    audio: Option<Res<AudioOut>>,
+    mut clips: Option<ResMut<Assets<VoiceClip>>>,
+    mut commands: Commands,
+) {
     let dt = time.delta_secs();
-    for (mut p, mut mouth) in &mut npcs {
+    for (npc, mut p, mut mouth) in &mut npcs {
         if p.queue.is_empty() {
             if mouth.open != 0.0 {
                 mouth.open = 0.0;
             }
             continue;
         }
-        p.played += dt;
+        if p.sounding {
+            p.played += dt;
+        }
         while let Some(front) = p.queue.front() {
             let len = front.speech.seconds();
             if p.played < len {
@@ -329,6 +346,14 @@ pub(super) fn animate(time: Res<Time>, mut npcs: Query<(&mut NpcVoicePlayback, &
             }
             p.played -= len;
             p.queue.pop_front();
+            p.sounding = false;
+        }
+        if !p.sounding {
+            // The next sentence starts now (its first frame counts from here).
+            if let (Some(front), Some(_), Some(clips)) = (p.queue.front(), &audio, clips.as_mut()) {
+                playback::play(&mut commands, clips, npc, &front.speech);
+            }
+            p.sounding = !p.queue.is_empty();
         }
         let open = p.now_playing().map_or(0.0, |(s, at)| s.mouth_at(at));
         if mouth.open != open {
