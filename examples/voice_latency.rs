@@ -62,10 +62,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let t = Instant::now();
                 let tr = whisper.transcribe(&pcm)?;
                 let ms = t.elapsed().as_secs_f64() * 1e3;
-                let words_ok = s
-                    .split_whitespace()
-                    .filter(|w| w.len() > 3)
-                    .all(|w| tr.text.to_lowercase().contains(&w.trim_matches(',').to_lowercase()));
+                let words_ok = s.split_whitespace().filter(|w| w.len() > 3).all(|w| {
+                    tr.text
+                        .to_lowercase()
+                        .contains(&w.trim_matches(',').to_lowercase())
+                });
                 if round == 0 {
                     println!(
                         "  trim={trim:<5} {:>4.1} s audio {:>6.0} ms  {:<48} {}",

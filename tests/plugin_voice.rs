@@ -54,8 +54,13 @@ fn voice_app() -> App {
         .add_observer(|a: On<NpcSpeechAudio>, mut h: ResMut<Heard>| {
             let s = &a.speech;
             let voiced = s.visemes.iter().filter(|v| v.open > 0.0).count();
-            h.audio
-                .push((a.entity, a.sentence.clone(), s.samples.len(), voiced, s.seconds()));
+            h.audio.push((
+                a.entity,
+                a.sentence.clone(),
+                s.samples.len(),
+                voiced,
+                s.seconds(),
+            ));
         })
         .add_observer(|a: On<NpcSpeechStopped>, mut h: ResMut<Heard>| {
             h.stopped.push(a.entity);
@@ -68,13 +73,24 @@ fn heard(app: &App) -> &Heard {
 }
 
 /// Runs frames (16 ms of virtual audio each when `mic` has some left) until `done`.
-fn run_with_mic(app: &mut App, mic: &mut Vec<f32>, rate: u32, mut done: impl FnMut(&mut App) -> bool) -> bool {
+fn run_with_mic(
+    app: &mut App,
+    mic: &mut Vec<f32>,
+    rate: u32,
+    mut done: impl FnMut(&mut App) -> bool,
+) -> bool {
     let chunk = rate as usize / 10;
     for _ in 0..200_000 {
         if !mic.is_empty() {
             let n = chunk.min(mic.len());
             let samples: Vec<f32> = mic.drain(..n).collect();
-            send(app, MicrophoneAudio { samples, sample_rate: rate });
+            send(
+                app,
+                MicrophoneAudio {
+                    samples,
+                    sample_rate: rate,
+                },
+            );
         }
         app.update();
         if done(app) {
@@ -99,15 +115,32 @@ fn spoken_words_take_the_edge_and_the_answer_is_spoken_with_visemes() {
         let s = a.world().resource::<VoiceStatus>();
         matches!(s.listening, VoicePart::Ready(_)) && matches!(s.speaking, VoicePart::Ready(_))
     };
-    assert!(run_with_mic(&mut app, &mut Vec::new(), 16000, ready), "{:?}", app.world().resource::<VoiceStatus>());
+    assert!(
+        run_with_mic(&mut app, &mut Vec::new(), 16000, ready),
+        "{:?}",
+        app.world().resource::<VoiceStatus>()
+    );
 
     send(&mut app, TalkTo { npc: wren });
     assert!(run_until(&mut app, |a| log(a).count("Choices") == 1));
     // Wren's authored greeting is spoken in Wren's voice: PCM and visemes on Wren.
-    assert!(run_until(&mut app, |a| heard(a).audio.iter().any(|x| x.0 == wren)));
+    assert!(run_until(&mut app, |a| heard(a)
+        .audio
+        .iter()
+        .any(|x| x.0 == wren)));
     let (_, sentence, samples, voiced, seconds) = heard(&app).audio[0].clone();
-    assert!(!sentence.is_empty() && samples > 1000 && voiced > 3 && seconds > 0.3, "{:?}", heard(&app).audio[0]);
-    send(&mut app, ChoicePicked { npc: wren, index: 0 });
+    assert!(
+        !sentence.is_empty() && samples > 1000 && voiced > 3 && seconds > 0.3,
+        "{:?}",
+        heard(&app).audio[0]
+    );
+    send(
+        &mut app,
+        ChoicePicked {
+            npc: wren,
+            index: 0,
+        },
+    );
     assert!(run_until(&mut app, |a| log(a).count("Input") == 1));
 
     // The player faces Mara and says it aloud (eSpeak NG at its own 22.05 kHz, resampled by
@@ -115,16 +148,36 @@ fn spoken_words_take_the_edge_and_the_answer_is_spoken_with_visemes() {
     app.world_mut().resource_mut::<VoiceFocus>().npc = Some(mara);
     let speech = spoken("where is the missing lantern", 0.6, 1.2);
     let mut mic = resample(&speech, 16000, 22050);
-    let took = run_with_mic(&mut app, &mut mic, 22050, |a| log(a).0.iter().any(|(_, k)| k == "Node: mara_lantern"));
+    let took = run_with_mic(&mut app, &mut mic, 22050, |a| {
+        log(a).0.iter().any(|(_, k)| k == "Node: mara_lantern")
+    });
     let h = heard(&app);
-    assert!(took, "spoke {:?}, partials {:?}, log {:?}", h.spoke, h.partials, log(&app).0);
+    assert!(
+        took,
+        "spoke {:?}, partials {:?}, log {:?}",
+        h.spoke,
+        h.partials,
+        log(&app).0
+    );
     assert_eq!(h.spoke.len(), 1, "{:?}", h.spoke);
     assert_eq!(h.spoke[0].npc, Some(mara));
-    assert!(h.spoke[0].text.to_lowercase().contains("lantern"), "{:?}", h.spoke[0]);
-    assert!(h.partials.first().is_some_and(String::is_empty), "speaking started: {:?}", h.partials);
+    assert!(
+        h.spoke[0].text.to_lowercase().contains("lantern"),
+        "{:?}",
+        h.spoke[0]
+    );
+    assert!(
+        h.partials.first().is_some_and(String::is_empty),
+        "speaking started: {:?}",
+        h.partials
+    );
     let now = story(&mut app);
     let said = &now.state().unwrap().memories["mara"].turns;
-    assert!(said.iter().any(|t| t.content.to_lowercase().contains("lantern")), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|t| t.content.to_lowercase().contains("lantern")),
+        "{said:?}"
+    );
 
     // Mara answers aloud; her mouth moves while the audio plays.
     let answered = run_until(&mut app, |a| {
@@ -133,9 +186,17 @@ fn spoken_words_take_the_edge_and_the_answer_is_spoken_with_visemes() {
             .iter()
             .any(|x| x.0 == mara && x.1.to_lowercase() != "well? what do you want?")
     });
-    assert!(answered, "audio {:?}\nlog {:?}", heard(&app).audio, log(&app).0);
+    assert!(
+        answered,
+        "audio {:?}\nlog {:?}",
+        heard(&app).audio,
+        log(&app).0
+    );
     let moving = run_until(&mut app, |a| {
-        a.world().get::<NpcVoicePlayback>(mara).unwrap().is_speaking()
+        a.world()
+            .get::<NpcVoicePlayback>(mara)
+            .unwrap()
+            .is_speaking()
             && a.world().get::<NpcMouth>(mara).unwrap().open > 0.0
     });
     assert!(moving, "Mara's mouth moves while her answer plays");
@@ -146,12 +207,26 @@ fn spoken_words_take_the_edge_and_the_answer_is_spoken_with_visemes() {
             .filter(|(s, c)| s.npc == mara && c.parent() == mara)
             .count()
     };
-    assert!(sounding(&mut app) >= 1, "her sentence plays as a sound at her position");
-    let opened: Vec<f32> = heard(&app).mouth_open.iter().filter(|x| x.0 == mara).map(|x| x.1).collect();
-    assert!(opened.iter().any(|&o| o != opened[0]), "the mouth changes shape: {opened:?}");
+    assert!(
+        sounding(&mut app) >= 1,
+        "her sentence plays as a sound at her position"
+    );
+    let opened: Vec<f32> = heard(&app)
+        .mouth_open
+        .iter()
+        .filter(|x| x.0 == mara)
+        .map(|x| x.1)
+        .collect();
+    assert!(
+        opened.iter().any(|&o| o != opened[0]),
+        "the mouth changes shape: {opened:?}"
+    );
 
     // The player walks away: Mara's audio stops at once and her mouth closes.
-    app.world_mut().get_mut::<Transform>(player).unwrap().translation = Vec3::new(0.0, 0.0, 100.0);
+    app.world_mut()
+        .get_mut::<Transform>(player)
+        .unwrap()
+        .translation = Vec3::new(0.0, 0.0, 100.0);
     assert!(run_until(&mut app, |a| heard(a).stopped.contains(&mara)));
     app.update();
     let p = app.world().get::<NpcVoicePlayback>(mara).unwrap();
@@ -163,5 +238,9 @@ fn spoken_words_take_the_edge_and_the_answer_is_spoken_with_visemes() {
         app.update();
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    assert_eq!(heard(&app).audio.iter().filter(|x| x.0 == mara).count(), before, "no audio after the stop");
+    assert_eq!(
+        heard(&app).audio.iter().filter(|x| x.0 == mara).count(),
+        before,
+        "no audio after the stop"
+    );
 }

@@ -72,7 +72,10 @@ fn push_to_talk_takes_everything_between_press_and_release() {
     l.push(&spoken("where is the lantern", 0.2, 0.2)).unwrap();
     let heard = l.hold(false).unwrap();
     let text = finals(&heard);
-    assert!(text.len() == 1 && text[0].to_lowercase().contains("lantern"), "{heard:?}");
+    assert!(
+        text.len() == 1 && text[0].to_lowercase().contains("lantern"),
+        "{heard:?}"
+    );
     // Released over silence: Whisper's " you" for silence is recognised as no speech.
     l.hold(true).unwrap();
     l.push(&vec![0.0; 16000]).unwrap();
@@ -90,9 +93,13 @@ fn the_ct2_folder_converts_once_to_a_hugging_face_folder_that_loads() {
     }
     let mut m = WhisperModel::load(&hf).expect("the Hugging Face layout loads");
     assert_eq!(m.config().d_model, 384);
-    let t = m.transcribe(&spoken("open the gate please", 0.3, 0.3)).unwrap();
+    let t = m
+        .transcribe(&spoken("open the gate please", 0.3, 0.3))
+        .unwrap();
     assert!(t.text.to_lowercase().contains("gate"), "{t:?}");
-    let e = WhisperModel::load(&ct2.join("..")).err().expect("not a model folder");
+    let e = WhisperModel::load(&ct2.join(".."))
+        .err()
+        .expect("not a model folder");
     assert!(e.to_string().contains("not a Whisper folder"), "{e}");
 }
 
@@ -100,24 +107,49 @@ fn the_ct2_folder_converts_once_to_a_hugging_face_folder_that_loads() {
 fn espeak_speaks_with_visemes_and_names_unknown_voices() {
     let mut v = Espeak::new().unwrap();
     assert!(v.label().starts_with("eSpeak NG"), "{}", v.label());
-    let s = v.synthesize("Papa opened the map.", &VoiceSpec::default()).unwrap();
+    let s = v
+        .synthesize("Papa opened the map.", &VoiceSpec::default())
+        .unwrap();
     assert!(s.seconds() > 0.5 && s.seconds() < 5.0, "{}", s.seconds());
     assert!(s.samples.iter().any(|x| x.abs() > 0.1));
     assert!(s.visemes.len() > 8, "{:?}", s.visemes);
     assert!(s.visemes.windows(2).all(|w| w[0].at < w[1].at));
     assert!(s.visemes.iter().any(|v| v.open >= 0.8), "an open vowel");
-    assert!(s.visemes.iter().skip(1).any(|v| v.open == 0.0), "p and m close the lips");
+    assert!(
+        s.visemes.iter().skip(1).any(|v| v.open == 0.0),
+        "p and m close the lips"
+    );
     let slow = v
-        .synthesize("Papa opened the map.", &VoiceSpec { rate: 100, ..VoiceSpec::default() })
+        .synthesize(
+            "Papa opened the map.",
+            &VoiceSpec {
+                rate: 100,
+                ..VoiceSpec::default()
+            },
+        )
         .unwrap();
-    assert!(slow.seconds() > s.seconds() * 1.3, "{} vs {}", slow.seconds(), s.seconds());
+    assert!(
+        slow.seconds() > s.seconds() * 1.3,
+        "{} vs {}",
+        slow.seconds(),
+        s.seconds()
+    );
     for name in ["en-gb+f3", "en-gb-scotland", "en-us+f2", "en-gb+m3"] {
-        let spec = VoiceSpec { name: name.into(), ..VoiceSpec::default() };
+        let spec = VoiceSpec {
+            name: name.into(),
+            ..VoiceSpec::default()
+        };
         let r = v.synthesize("Mind the flour.", &spec);
         assert!(r.as_ref().is_ok_and(|s| s.seconds() > 0.3), "{name}: {r:?}");
     }
     let e = v
-        .synthesize("hi", &VoiceSpec { name: "no-such-voice".into(), ..VoiceSpec::default() })
+        .synthesize(
+            "hi",
+            &VoiceSpec {
+                name: "no-such-voice".into(),
+                ..VoiceSpec::default()
+            },
+        )
         .unwrap_err();
     assert_eq!(e, VoiceError::UnknownVoice("no-such-voice".into()));
 }

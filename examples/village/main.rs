@@ -3,7 +3,8 @@
 //! typed text.
 //!
 //! `cargo run --release --example village --features demo [-- --model llama-2-7b-chat.Q4_K_M.gguf]`
-//! (or set `LLAMA_DIALOGUE_MODEL`). Without a model the NPCs speak the story's authored lines.
+//! (or set `LLAMA_DIALOGUE_MODEL`). With `--features demo,voice,microphone`, hold `V` to speak
+//! to the NPC in front of you and hear them answer (`--whisper DIR`). Without a model the NPCs speak the story's authored lines.
 //! `--script OUT_DIR` plays a scripted walk-and-talk and saves screenshots there (see
 //! `scripts/screenshot.sh`).
 
@@ -12,6 +13,8 @@ mod panel;
 mod player;
 mod scene;
 mod script;
+#[cfg(feature = "voice")]
+mod voice;
 #[cfg(feature = "vr")]
 mod vr;
 
@@ -33,6 +36,8 @@ pub struct DemoArgs {
     pub script: Option<PathBuf>,
     /// Run in a headset (feature `vr`).
     pub vr: bool,
+    /// The Whisper folder for talking by voice (feature `voice`).
+    pub whisper: Option<PathBuf>,
 }
 
 fn parse_args() -> DemoArgs {
@@ -48,6 +53,7 @@ fn parse_args() -> DemoArgs {
             .or_else(|| std::env::var_os("LLAMA_DIALOGUE_MODEL").map(PathBuf::from)),
         script: value("--script"),
         vr: args.iter().any(|a| a == "--vr"),
+        whisper: value("--whisper"),
     }
 }
 
@@ -88,6 +94,8 @@ fn main() -> AppExit {
     if args.script.is_some() {
         app.add_plugins(script::plugin);
     }
+    #[cfg(feature = "voice")]
+    app.add_plugins(voice::plugin);
     app.run()
 }
 

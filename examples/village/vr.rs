@@ -1,6 +1,7 @@
 //! The `vr` feature (`--vr`): the same village through OpenXR (`bevy_mod_openxr`). Bubbles are
 //! already in the world; the listener follows the headset; an NPC is talked to by walking up to
-//! it (proximity) or with the right controller's A / select button.
+//! it (proximity) or with the right controller's A / select button. With the `voice` feature,
+//! hold the right trigger to speak.
 //!
 //! Compiled in CI (`cargo check --example village --features vr`); no OpenXR runtime is available
 //! where this crate is built, so it has not been run.
@@ -28,6 +29,7 @@ pub fn plugins(default: bevy::app::PluginGroupBuilder) -> bevy::app::PluginGroup
 struct TalkAction {
     set: openxr::ActionSet,
     talk: openxr::Action<bool>,
+    speak: openxr::Action<bool>,
 }
 
 pub fn plugin(app: &mut App) {
@@ -43,6 +45,8 @@ pub fn plugin(app: &mut App) {
             Update,
             (follow_head, talk).chain().run_if(openxr_session_running),
         );
+    #[cfg(feature = "voice")]
+    app.add_systems(Update, hold_trigger.run_if(openxr_session_running));
 }
 
 fn create_actions(instance: Res<OxrInstance>, mut commands: Commands) {
@@ -50,7 +54,8 @@ fn create_actions(instance: Res<OxrInstance>, mut commands: Commands) {
         .create_action_set("dialogue", "Dialogue", 0)
         .and_then(|set| {
             let talk = set.create_action("talk", "Talk to the NPC in front", &[])?;
-            Ok(TalkAction { set, talk })
+            let speak = set.create_action("speak", "Hold to speak", &[])?;
+            Ok(TalkAction { set, talk, speak })
         });
     match created {
         Ok(actions) => commands.insert_resource(actions),
@@ -94,6 +99,38 @@ fn suggest_bindings(
             interaction_profile: profile.into(),
             bindings: vec![path.into()],
         });
+    }
+    // Hold to speak: the right trigger (a float input read as a button by the runtime).
+    for (profile, path) in [
+        (
+            "/interaction_profiles/oculus/touch_controller",
+            "/user/hand/right/input/trigger/value",
+        ),
+        (
+            "/interaction_profiles/valve/index_controller",
+            "/user/hand/right/input/trigger/click",
+        ),
+    ] {
+        bindings.write(OxrSuggestActionBinding {
+            action: a.speak.as_raw(),
+            interaction_profile: profile.into(),
+            bindings: vec![path.into()],
+        });
+    }
+}
+
+/// Push-to-talk on the trigger.
+#[cfg(feature = "voice")]
+fn hold_trigger(
+    actions: Option<Res<TalkAction>>,
+    session: Res<OxrSession>,
+    mut push: ResMut<bevy_llama_dialogue::plugin::PushToTalk>,
+) {
+    let held = actions
+        .and_then(|a| a.speak.state(&session, openxr::Path::NULL).ok())
+        .is_some_and(|s| s.current_state);
+    if push.pressed != held {
+        push.pressed = held;
     }
 }
 

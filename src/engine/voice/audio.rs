@@ -17,7 +17,9 @@ pub enum WavError {
         source: hound::Error,
     },
     /// A sample format we do not read.
-    #[error("{path}: {bits}-bit {format} samples are not supported (16/24/32-bit integer or 32-bit float)")]
+    #[error(
+        "{path}: {bits}-bit {format} samples are not supported (16/24/32-bit integer or 32-bit float)"
+    )]
     Format {
         /// The file.
         path: String,
@@ -63,7 +65,11 @@ pub fn read_wav(path: &Path) -> Result<Pcm, WavError> {
             return Err(WavError::Format {
                 path: path.display().to_string(),
                 bits,
-                format: if format == hound::SampleFormat::Float { "float" } else { "integer" },
+                format: if format == hound::SampleFormat::Float {
+                    "float"
+                } else {
+                    "integer"
+                },
             });
         }
     };
@@ -156,7 +162,10 @@ mod tests {
         let out = resample(&tone, 22050, WHISPER_RATE);
         assert_eq!(out.len(), 16000);
         let crossings = out.windows(2).filter(|w| w[0] < 0.0 && w[1] >= 0.0).count();
-        assert!((438..=442).contains(&crossings), "{crossings} rising zero crossings");
+        assert!(
+            (438..=442).contains(&crossings),
+            "{crossings} rising zero crossings"
+        );
     }
 
     #[test]

@@ -47,7 +47,11 @@ extern "C" fn collect(wav: *mut c_short, count: c_int, events: *mut sys::espeak_
         while (*e).type_ != sys::espeak_EVENT_TYPE_espeakEVENT_LIST_TERMINATED {
             if (*e).type_ == sys::espeak_EVENT_TYPE_espeakEVENT_PHONEME {
                 let raw = (*e).id.string;
-                let bytes: Vec<u8> = raw.iter().take_while(|&&b| b != 0).map(|&b| b as u8).collect();
+                let bytes: Vec<u8> = raw
+                    .iter()
+                    .take_while(|&&b| b != 0)
+                    .map(|&b| b as u8)
+                    .collect();
                 let ms = (*e).audio_position.max(0) as u32;
                 out.phonemes
                     .push((ms, String::from_utf8_lossy(&bytes).into_owned()));
@@ -61,7 +65,9 @@ extern "C" fn collect(wav: *mut c_short, count: c_int, events: *mut sys::espeak_
 impl Espeak {
     /// Starts eSpeak NG (once per process) with its installed data files.
     pub fn new() -> Result<Self, VoiceError> {
-        let mut rate = ENGINE.lock().map_err(|_| VoiceError::Init("lock poisoned".into()))?;
+        let mut rate = ENGINE
+            .lock()
+            .map_err(|_| VoiceError::Init("lock poisoned".into()))?;
         if *rate == 0 {
             // SAFETY: plain FFI calls under the process-wide lock; a null path means the
             // installed data directory.
@@ -70,7 +76,8 @@ impl Espeak {
                     sys::espeak_AUDIO_OUTPUT_AUDIO_OUTPUT_SYNCHRONOUS,
                     200,
                     std::ptr::null(),
-                    (sys::espeakINITIALIZE_PHONEME_EVENTS | sys::espeakINITIALIZE_DONT_EXIT) as c_int,
+                    (sys::espeakINITIALIZE_PHONEME_EVENTS | sys::espeakINITIALIZE_DONT_EXIT)
+                        as c_int,
                 )
             };
             if r <= 0 {
@@ -150,7 +157,9 @@ impl Voice for Espeak {
     }
 
     fn synthesize(&mut self, text: &str, spec: &VoiceSpec) -> Result<Speech, VoiceError> {
-        let _engine = ENGINE.lock().map_err(|_| VoiceError::Init("lock poisoned".into()))?;
+        let _engine = ENGINE
+            .lock()
+            .map_err(|_| VoiceError::Init("lock poisoned".into()))?;
         let name = CString::new(spec.name.as_str())
             .map_err(|_| VoiceError::UnknownVoice(spec.name.clone()))?;
         // Text for eSpeak: no NULs, no SSML (plain text only).
@@ -181,11 +190,19 @@ impl Voice for Espeak {
                 }
             }
             check(
-                sys::espeak_SetParameter(sys::espeak_PARAMETER_espeakRATE, spec.rate.clamp(80, 450) as c_int, 0),
+                sys::espeak_SetParameter(
+                    sys::espeak_PARAMETER_espeakRATE,
+                    spec.rate.clamp(80, 450) as c_int,
+                    0,
+                ),
                 "espeak_SetParameter(rate)",
             )?;
             check(
-                sys::espeak_SetParameter(sys::espeak_PARAMETER_espeakPITCH, spec.pitch.min(100) as c_int, 0),
+                sys::espeak_SetParameter(
+                    sys::espeak_PARAMETER_espeakPITCH,
+                    spec.pitch.min(100) as c_int,
+                    0,
+                ),
                 "espeak_SetParameter(pitch)",
             )?;
             let bytes = c_text.as_bytes_with_nul();

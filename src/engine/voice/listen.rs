@@ -234,7 +234,12 @@ impl Drop for SpeechToText {
     }
 }
 
-fn run(dir: PathBuf, config: ListenConfig, commands: Receiver<Command>, events: Sender<ListenEvent>) {
+fn run(
+    dir: PathBuf,
+    config: ListenConfig,
+    commands: Receiver<Command>,
+    events: Sender<ListenEvent>,
+) {
     let model = match WhisperModel::load(&dir) {
         Ok(m) => m,
         Err(e) => {

@@ -21,8 +21,7 @@ impl SentenceSplitter {
     pub fn push(&mut self, chunk: &str) -> Vec<String> {
         self.pending.push_str(chunk);
         let mut out = Vec::new();
-        loop {
-            let Some(end) = self.boundary() else { break };
+        while let Some(end) = self.boundary() {
             let sentence: String = self.pending.drain(..end).collect();
             let sentence = sentence.trim();
             if !sentence.is_empty() {
@@ -75,9 +74,15 @@ mod tests {
     fn sentences_come_out_as_they_complete() {
         let mut s = SentenceSplitter::new();
         assert!(s.push("Well met, trav").is_empty());
-        assert!(s.push("eller.").is_empty(), "not before the next word starts");
+        assert!(
+            s.push("eller.").is_empty(),
+            "not before the next word starts"
+        );
         assert_eq!(s.push(" The lantern"), vec!["Well met, traveller."]);
-        assert_eq!(s.push(" is gone!\" she said. "), vec!["The lantern is gone!\""]);
+        assert_eq!(
+            s.push(" is gone!\" she said. "),
+            vec!["The lantern is gone!\""]
+        );
         assert_eq!(s.push("Oh. Yes"), vec!["she said. Oh."], "too short alone");
         assert_eq!(s.finish().as_deref(), Some("Yes"));
         assert_eq!(s.finish(), None);

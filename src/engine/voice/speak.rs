@@ -172,10 +172,10 @@ fn run(make: MakeVoice, commands: Receiver<Command>, events: Sender<SpeakEvent>)
                     }
                 }
                 Command::End(line) => {
-                    if let Some((spec, mut splitter)) = lines.remove(&line) {
-                        if let Some(rest) = splitter.finish() {
-                            jobs.push_back(Job::Sentence(line, spec, rest));
-                        }
+                    if let Some((spec, mut splitter)) = lines.remove(&line)
+                        && let Some(rest) = splitter.finish()
+                    {
+                        jobs.push_back(Job::Sentence(line, spec, rest));
                     }
                     jobs.push_back(Job::Done(line));
                 }

@@ -78,7 +78,11 @@ impl Speech {
             return 0.0;
         }
         let i = self.visemes.partition_point(|v| v.at <= sample);
-        if i == 0 { 0.0 } else { self.visemes[i - 1].open }
+        if i == 0 {
+            0.0
+        } else {
+            self.visemes[i - 1].open
+        }
     }
 }
 

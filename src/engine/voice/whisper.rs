@@ -178,7 +178,9 @@ pub fn convert_ct2_dir(dir: &Path, out: &Path) -> Result<(), WhisperError> {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let tmp = parent.join(format!(
         ".{}.tmp-{}-{}",
-        out.file_name().and_then(|n| n.to_str()).unwrap_or("whisper"),
+        out.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("whisper"),
         std::process::id(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
@@ -244,11 +246,10 @@ impl WhisperModel {
         let dir = hugging_face_dir(dir)?;
         let cfg_path = dir.join("config.json");
         let cfg_text = std::fs::read_to_string(&cfg_path).map_err(io(&cfg_path))?;
-        let config: Config =
-            serde_json::from_str(&cfg_text).map_err(|e| WhisperError::Json {
-                path: cfg_path.display().to_string(),
-                message: e.to_string(),
-            })?;
+        let config: Config = serde_json::from_str(&cfg_text).map_err(|e| WhisperError::Json {
+            path: cfg_path.display().to_string(),
+            message: e.to_string(),
+        })?;
         let tok_path = dir.join("tokenizer.json");
         let tok_text = std::fs::read_to_string(&tok_path).map_err(io(&tok_path))?;
         let tokens = WhisperTokens::from_json(&tok_text).map_err(|message| WhisperError::Json {
@@ -258,9 +259,11 @@ impl WhisperModel {
         let weights = dir.join("model.safetensors");
         // SAFETY: the file is memory-mapped read-only; a concurrent writer would be a user
         // error (the cache is written by rename, never in place).
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu)? };
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], DType::F32, &Device::Cpu)? };
         let model = w::model::Whisper::load(&vb, config.clone())?;
-        let special = |name: &'static str| tokens.special(name).ok_or(WhisperError::MissingToken(name));
+        let special =
+            |name: &'static str| tokens.special(name).ok_or(WhisperError::MissingToken(name));
         Ok(Self {
             sot: special(w::SOT_TOKEN)?,
             eot: special(w::EOT_TOKEN)?,
@@ -297,12 +300,12 @@ impl WhisperModel {
         for step in 0..MAX_TOKENS {
             let input = Tensor::new(tokens.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
             let ys = self.model.decoder.forward(&input, &features, step == 0)?;
-            if step == 0 {
-                if let Some(ns) = self.no_speech {
-                    let first = self.model.decoder.final_linear(&ys.i((.., 0..1))?)?;
-                    let probs = candle_nn::ops::softmax(&first.flatten_all()?, D::Minus1)?;
-                    no_speech_prob = probs.i(ns as usize)?.to_scalar::<f32>()?;
-                }
+            if step == 0
+                && let Some(ns) = self.no_speech
+            {
+                let first = self.model.decoder.final_linear(&ys.i((.., 0..1))?)?;
+                let probs = candle_nn::ops::softmax(&first.flatten_all()?, D::Minus1)?;
+                no_speech_prob = probs.i(ns as usize)?.to_scalar::<f32>()?;
             }
             let seq = ys.dim(1)?;
             let logits = self

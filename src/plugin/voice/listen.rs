@@ -70,10 +70,10 @@ pub(super) struct Listening {
 }
 
 pub(super) fn focus_on_talk(mut talks: MessageReader<TalkTo>, mut focus: ResMut<VoiceFocus>) {
-    if let Some(t) = talks.read().last() {
-        if focus.npc != Some(t.npc) {
-            focus.npc = Some(t.npc);
-        }
+    if let Some(t) = talks.read().last()
+        && focus.npc != Some(t.npc)
+    {
+        focus.npc = Some(t.npc);
     }
 }
 
@@ -155,7 +155,10 @@ pub(super) fn receive(
                 });
             }
             ListenEvent::Heard(Heard::NotSpeech(t)) => {
-                debug!("voice: not speech: {:?} (no-speech {:.2})", t.text, t.no_speech_prob);
+                debug!(
+                    "voice: not speech: {:?} (no-speech {:.2})",
+                    t.text, t.no_speech_prob
+                );
             }
             ListenEvent::Heard(Heard::Dropped) => {}
         }

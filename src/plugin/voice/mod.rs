@@ -65,7 +65,7 @@ pub struct DialogueVoicePlugin {
     /// The voice of personas that name none.
     pub default_voice: VoiceSpec,
     /// The synthesiser (default: eSpeak NG).
-    pub make_voice: Option<fn() -> Result<Box<dyn Voice>, VoiceError>>,
+    pub make_voice: Option<MakeVoice>,
 }
 
 impl Default for DialogueVoicePlugin {
@@ -80,6 +80,9 @@ impl Default for DialogueVoicePlugin {
         }
     }
 }
+
+/// Makes the synthesiser, on the speaking thread.
+pub type MakeVoice = fn() -> Result<Box<dyn Voice>, VoiceError>;
 
 /// Where each half of the voice stands.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -143,10 +146,7 @@ impl Plugin for DialogueVoicePlugin {
                     .chain()
                     .before(DialogueSystems::Input),
             )
-            .add_systems(
-                PreUpdate,
-                speak::receive.after(DialogueSystems::Receive),
-            )
+            .add_systems(PreUpdate, speak::receive.after(DialogueSystems::Receive))
             .add_systems(
                 Update,
                 (speak::stop_when_left, speak::animate)

