@@ -4,6 +4,11 @@
 //! `cargo run --release --example frame_budget [-- --model M.gguf --frames 1000]`
 //! (default model: the repository's `tests/models/stories260K.gguf`).
 //! The last line is `frame_budget p99_idle_ms=… p99_generating_ms=… p99_added_ms=… tokens=…`.
+//!
+//! With `--features voice` and `--voice WHISPER_DIR`, the voice plugin runs too: while the
+//! model generates, every frame sends 1/90 s of microphone audio (eSpeak NG sentences with
+//! pauses, heard by Whisper on its thread) and every line is spoken (eSpeak NG on its thread,
+//! mouths animated), so the figure includes voice's cost on the frame thread.
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +28,14 @@ fn arg(name: &str) -> Option<String> {
 
 #[derive(Resource, Default)]
 struct Generating(bool);
+
+/// Microphone audio looped while generating (voice runs only).
+#[cfg_attr(not(feature = "voice"), allow(dead_code))]
+#[derive(Resource, Default)]
+struct Mic {
+    samples: Vec<f32>,
+    at: usize,
+}
 
 fn main() {
     let model = arg("--model")
@@ -48,6 +61,16 @@ fn main() {
     .add_plugins((MinimalPlugins, AssetPlugin::default(), TransformPlugin))
     .init_resource::<Generating>()
     .add_systems(Update, keep_talking.before(DialogueSystems::Input));
+    let voice = arg("--voice");
+    #[cfg(feature = "voice")]
+    if let Some(dir) = &voice {
+        add_voice(&mut app, dir);
+    }
+    #[cfg(not(feature = "voice"))]
+    if voice.is_some() {
+        eprintln!("--voice needs --features voice");
+        std::process::exit(2);
+    }
     app.finish();
     app.cleanup();
     app.world_mut()
@@ -90,9 +113,42 @@ fn main() {
     println!("idle:       p50 {i50:.3} ms  p99 {i99:.3} ms  max {imax:.3} ms");
     println!("generating: p50 {g50:.3} ms  p99 {g99:.3} ms  max {gmax:.3} ms  ({tokens} tokens)");
     println!(
-        "frame_budget p99_idle_ms={i99:.3} p99_generating_ms={g99:.3} p99_added_ms={:.3} tokens={tokens}",
-        g99 - i99
+        "frame_budget p99_idle_ms={i99:.3} p99_generating_ms={g99:.3} p99_added_ms={:.3} tokens={tokens} voice={}",
+        g99 - i99,
+        if voice.is_some() { "on" } else { "off" }
     );
+}
+
+#[cfg(feature = "voice")]
+fn add_voice(app: &mut App, dir: &str) {
+    use bevy_llama_dialogue::engine::voice::audio::resample;
+    use bevy_llama_dialogue::engine::voice::espeak::Espeak;
+    use bevy_llama_dialogue::engine::voice::{Voice, VoiceSpec, WHISPER_RATE};
+    let mut voice = Espeak::new().expect("eSpeak NG");
+    let mut samples = Vec::new();
+    for line in ["where is the lantern", "tell me about the mill", "thank you, goodbye"] {
+        let s = voice.synthesize(line, &VoiceSpec::default()).expect("speech");
+        samples.extend(resample(&s.samples, s.sample_rate, WHISPER_RATE));
+        samples.extend(vec![0.0; WHISPER_RATE as usize]);
+    }
+    app.add_plugins(DialogueVoicePlugin {
+        whisper: Some(dir.into()),
+        ..default()
+    })
+    .insert_resource(Mic { samples, at: 0 })
+    .add_systems(Update, speak_into_mic.before(DialogueSystems::Input));
+}
+
+#[cfg(feature = "voice")]
+fn speak_into_mic(on: Res<Generating>, mut mic: ResMut<Mic>, mut out: MessageWriter<MicrophoneAudio>) {
+    if !on.0 || mic.samples.is_empty() {
+        return;
+    }
+    let n = 16_000 / 90;
+    let start = mic.at;
+    let chunk: Vec<f32> = (0..n).map(|i| mic.samples[(start + i) % mic.samples.len()]).collect();
+    mic.at = (start + n) % mic.samples.len();
+    out.write(MicrophoneAudio { samples: chunk, sample_rate: 16_000 });
 }
 
 /// Runs `n` frames on a 90 Hz clock; returns each frame's `app.update()` time in ms.

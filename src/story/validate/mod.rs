@@ -6,6 +6,7 @@ mod graph;
 mod nodes;
 mod reach;
 mod refs;
+mod voice;
 
 pub use reach::MAX_STATES;
 
@@ -76,6 +77,7 @@ pub fn validate(
     c.story_fields();
     c.personas();
     c.acts();
+    c.voices();
     c.nodes();
     c.graph();
     c.branch_loops();
