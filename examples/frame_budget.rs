@@ -126,8 +126,14 @@ fn add_voice(app: &mut App, dir: &str) {
     use bevy_llama_dialogue::engine::voice::{Voice, VoiceSpec, WHISPER_RATE};
     let mut voice = Espeak::new().expect("eSpeak NG");
     let mut samples = Vec::new();
-    for line in ["where is the lantern", "tell me about the mill", "thank you, goodbye"] {
-        let s = voice.synthesize(line, &VoiceSpec::default()).expect("speech");
+    for line in [
+        "where is the lantern",
+        "tell me about the mill",
+        "thank you, goodbye",
+    ] {
+        let s = voice
+            .synthesize(line, &VoiceSpec::default())
+            .expect("speech");
         samples.extend(resample(&s.samples, s.sample_rate, WHISPER_RATE));
         samples.extend(vec![0.0; WHISPER_RATE as usize]);
     }
@@ -140,15 +146,24 @@ fn add_voice(app: &mut App, dir: &str) {
 }
 
 #[cfg(feature = "voice")]
-fn speak_into_mic(on: Res<Generating>, mut mic: ResMut<Mic>, mut out: MessageWriter<MicrophoneAudio>) {
+fn speak_into_mic(
+    on: Res<Generating>,
+    mut mic: ResMut<Mic>,
+    mut out: MessageWriter<MicrophoneAudio>,
+) {
     if !on.0 || mic.samples.is_empty() {
         return;
     }
     let n = 16_000 / 90;
     let start = mic.at;
-    let chunk: Vec<f32> = (0..n).map(|i| mic.samples[(start + i) % mic.samples.len()]).collect();
+    let chunk: Vec<f32> = (0..n)
+        .map(|i| mic.samples[(start + i) % mic.samples.len()])
+        .collect();
     mic.at = (start + n) % mic.samples.len();
-    out.write(MicrophoneAudio { samples: chunk, sample_rate: 16_000 });
+    out.write(MicrophoneAudio {
+        samples: chunk,
+        sample_rate: 16_000,
+    });
 }
 
 /// Runs `n` frames on a 90 Hz clock; returns each frame's `app.update()` time in ms.

@@ -73,6 +73,18 @@ pub fn lower_this_threads_priority() {
     }
 }
 
+/// Lets the calling thread (and the threads it starts later) run only on CPU time no other
+/// thread wants (Linux: `SCHED_IDLE`; a failure is ignored). For work that may wait, such as
+/// the voice threads: a frame never waits for a core they hold.
+pub fn idle_this_thread() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: a system call on the calling thread (pid 0) with a valid parameter struct.
+    unsafe {
+        let param = libc::sched_param { sched_priority: 0 };
+        let _ = libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::ComputePool;

@@ -117,6 +117,18 @@ pub fn strip_annotations(text: &str) -> String {
     out.trim().to_owned()
 }
 
+/// Where a token sequence ends in the same run twice (a run of at least 3 tokens, or one token
+/// 4 times): the length to keep, without the repeat.
+fn repeated_tail(t: &[u32]) -> Option<usize> {
+    let n = t.len();
+    if n >= 4 && t[n - 4..].iter().all(|&x| x == t[n - 1]) {
+        return Some(n - 3);
+    }
+    (3..=n / 2)
+        .find(|&len| t[n - len..] == t[n - 2 * len..n - len])
+        .map(|len| n - len)
+}
+
 /// Where converted models are cached: `$BEVY_LLAMA_DIALOGUE_CACHE`, else
 /// `$XDG_CACHE_HOME/bevy_llama_dialogue`, else `~/.cache/bevy_llama_dialogue`.
 pub fn cache_root() -> PathBuf {
@@ -344,8 +356,10 @@ impl WhisperModel {
                 break;
             }
             tokens.push(next);
-            // A token repeated over and over is a hallucination loop.
-            if tokens.len() > 12 && tokens[tokens.len() - 6..].iter().all(|&t| t == next) {
+            // Whisper's failure mode on short inputs: the same words again and again. A run
+            // that repeats the one before it is cut and ends the transcript.
+            if let Some(cut) = repeated_tail(&tokens[2..]) {
+                tokens.truncate(2 + cut);
                 break;
             }
         }
@@ -361,5 +375,22 @@ impl WhisperModel {
     /// The model's config.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_run_is_cut_once() {
+        // "Open the gate, please." twice: keep the first.
+        let t = [5, 6, 7, 8, 9, 5, 6, 7, 8, 9];
+        assert_eq!(repeated_tail(&t), Some(5));
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6]), None);
+        assert_eq!(repeated_tail(&[1, 2, 2]), None, "a doubled word is speech");
+        assert_eq!(repeated_tail(&[1, 2, 2, 2, 2]), Some(2));
+        assert_eq!(strip_annotations("(water running)"), "");
+        assert_eq!(strip_annotations("Open [MUSIC] the gate"), "Open  the gate");
     }
 }

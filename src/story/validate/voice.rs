@@ -16,8 +16,12 @@ impl Check<'_> {
             let at = |field: &str| src.location(src.find_field(field, voice).unwrap_or(voice));
             if v.pitch > 100 {
                 self.out.push(
-                    Diagnostic::error(&src.path, at("pitch"), format!("voice pitch {} is over 100", v.pitch))
-                        .with_help("pitch runs from 0 (low) to 100 (high); 50 is the voice's own"),
+                    Diagnostic::error(
+                        &src.path,
+                        at("pitch"),
+                        format!("voice pitch {} is over 100", v.pitch),
+                    )
+                    .with_help("pitch runs from 0 (low) to 100 (high); 50 is the voice's own"),
                 );
             }
             if !(80..=450).contains(&v.rate) {
@@ -34,7 +38,10 @@ impl Check<'_> {
                 self.out.push(Diagnostic::error(
                     &src.path,
                     at("name"),
-                    format!("voice name `{}` is not a voice name (`en-gb`, `en-us+f3`)", v.name),
+                    format!(
+                        "voice name `{}` is not a voice name (`en-gb`, `en-us+f3`)",
+                        v.name
+                    ),
                 ));
             }
         }
