@@ -49,7 +49,12 @@ fn a_spoken_sentence_is_heard_with_its_words() {
     assert_eq!(text.len(), 1, "one utterance: {heard:?}");
     let lower = text[0].to_lowercase();
     for word in ["open", "gate", "please"] {
-        assert_eq!(lower.matches(word).count(), 1, "{word:?} once in {:?}", text[0]);
+        assert_eq!(
+            lower.matches(word).count(),
+            1,
+            "{word:?} once in {:?}",
+            text[0]
+        );
     }
     assert_eq!(heard.first(), Some(&Heard::Started));
 }
