@@ -2,6 +2,7 @@
 //! `espeakng-sys`). eSpeak NG keeps global state, so every call goes through one process-wide
 //! lock; it synthesises synchronously into our buffer with phoneme events for the visemes.
 
+use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_int, c_short, c_void};
 use std::sync::Mutex;
 
@@ -16,6 +17,9 @@ static ENGINE: Mutex<u32> = Mutex::new(0);
 #[derive(Debug)]
 pub struct Espeak {
     sample_rate: u32,
+    /// Voice names as asked (`en-gb+f3`) → the name eSpeak NG accepts (`gmw/en+f3`): the
+    /// language lookup lists and reads every installed voice, so it is done once per name.
+    resolved: HashMap<String, CString>,
 }
 
 /// What the callback collects for one `espeak_Synth` call.
@@ -89,7 +93,10 @@ impl Espeak {
             unsafe { sys::espeak_SetSynthCallback(Some(collect)) };
             *rate = r as u32;
         }
-        Ok(Self { sample_rate: *rate })
+        Ok(Self {
+            sample_rate: *rate,
+            resolved: HashMap::new(),
+        })
     }
 
     /// eSpeak NG's version.
@@ -103,6 +110,28 @@ impl Espeak {
                 CStr::from_ptr(v).to_string_lossy().into_owned()
             }
         }
+    }
+}
+
+/// Selects the voice `asked` names and returns the name eSpeak NG took: the name itself (a
+/// voice file), else for a language code ("en-gb") the installed voice that speaks it (by
+/// eSpeak's priority), keeping a variant ("+f3"). Call with the engine lock held.
+unsafe fn resolve_voice(asked: &str, name: CString) -> Option<CString> {
+    // SAFETY: plain FFI calls with NUL-terminated strings that outlive them.
+    unsafe {
+        if sys::espeak_SetVoiceByName(name.as_ptr()) == sys::espeak_ERROR_EE_OK {
+            return Some(name);
+        }
+        let (lang, variant) = match asked.split_once('+') {
+            Some((l, v)) => (l, Some(v)),
+            None => (asked, None),
+        };
+        let id = voice_for_language(lang).map(|id| match variant {
+            Some(v) => format!("{id}+{v}"),
+            None => id,
+        })?;
+        let id = CString::new(id).ok()?;
+        (sys::espeak_SetVoiceByName(id.as_ptr()) == sys::espeak_ERROR_EE_OK).then_some(id)
     }
 }
 
@@ -169,25 +198,13 @@ impl Voice for Espeak {
         // SAFETY: all pointers live across the calls; synchronous mode runs the callback
         // inside `espeak_Synth` with `user_data` = `&mut out`, under the lock.
         unsafe {
-            if sys::espeak_SetVoiceByName(name.as_ptr()) != sys::espeak_ERROR_EE_OK {
-                // A language code ("en-gb") rather than a voice file: find the voice that
-                // speaks it (by eSpeak's priority), keeping a variant ("+f3").
-                let (lang, variant) = match spec.name.split_once('+') {
-                    Some((l, v)) => (l, Some(v)),
-                    None => (spec.name.as_str(), None),
-                };
-                let found = voice_for_language(lang)
-                    .map(|id| match variant {
-                        Some(v) => format!("{id}+{v}"),
-                        None => id,
-                    })
-                    .and_then(|id| CString::new(id).ok());
-                let ok = found.is_some_and(|id| {
-                    sys::espeak_SetVoiceByName(id.as_ptr()) == sys::espeak_ERROR_EE_OK
-                });
-                if !ok {
-                    return Err(VoiceError::UnknownVoice(spec.name.clone()));
-                }
+            let known = self.resolved.get(&spec.name).is_some_and(|id| {
+                sys::espeak_SetVoiceByName(id.as_ptr()) == sys::espeak_ERROR_EE_OK
+            });
+            if !known {
+                let id = resolve_voice(&spec.name, name)
+                    .ok_or_else(|| VoiceError::UnknownVoice(spec.name.clone()))?;
+                self.resolved.insert(spec.name.clone(), id);
             }
             check(
                 sys::espeak_SetParameter(
