@@ -17,7 +17,7 @@ use bevy_llama_dialogue::engine::constrain::Constraint;
 use bevy_llama_dialogue::engine::generate::FinishReason;
 use bevy_llama_dialogue::engine::remote::{OpenAiCompatible, RemoteConfig, RemoteError};
 use bevy_llama_dialogue::engine::sampler::SamplingParams;
-use common::server::{Server, broken_peer};
+use common::server::{Server, broken_peer, hang_up_on_reuse_peer};
 use serde_json::{Value, json};
 
 const MODEL: &str = "stories260K-Q8_0.gguf";
@@ -332,25 +332,29 @@ fn a_refused_connection_and_a_silent_server_fail_with_clear_errors() {
 
 #[test]
 fn a_server_that_closes_idle_connections_never_breaks_the_next_line() {
-    // A whole answer with a length and no `Connection: close`: a client that pooled this
-    // connection would send the next line into a socket the peer has closed.
+    // A whole answer with a length and no `Connection: close`: the client keeps the connection
+    // for the next request.
     const ANSWER: &str = concat!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 85\r\n\r\n",
         "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n",
         "data: [DONE]\n\n"
     );
-    let url = broken_peer(ANSWER);
-    // Line 1 is sent at once, while the backend still checks the server: it waits, then runs.
-    let mut b = OpenAiCompatible::spawn(RemoteConfig::new(&url));
-    for id in 1..=3 {
-        b.submit(BackendRequest::Generate(request(id, id, 8)))
-            .unwrap();
-        let events = until_final(&mut b, &[id]);
-        assert!(
-            matches!(events.last(), Some(BackendEvent::Finished { text, reason: FinishReason::Eos, .. }) if text == "Hi"),
-            "line {id}: {events:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    // One peer closes each connection right after its answer (the close usually arrives before
+    // the next request); the other hangs up on every request that reuses a connection (the
+    // close always comes as the request goes out).
+    for url in [broken_peer(ANSWER), hang_up_on_reuse_peer(ANSWER)] {
+        // Line 1 is sent at once, while the backend still checks the server: it waits, then
+        // runs (over the connection the check used).
+        let mut b = OpenAiCompatible::spawn(RemoteConfig::new(&url));
+        for id in 1..=3 {
+            b.submit(BackendRequest::Generate(request(id, id, 8)))
+                .unwrap();
+            let events = until_final(&mut b, &[id]);
+            assert!(
+                matches!(events.last(), Some(BackendEvent::Finished { text, reason: FinishReason::Eos, .. }) if text == "Hi"),
+                "{url} line {id}: {events:?}"
+            );
+        }
     }
 }
 

@@ -132,41 +132,72 @@ pub fn broken_peer(answer: &'static str) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            // Read the head and a body of Content-Length bytes.
-            loop {
-                let n = stream.read(&mut buf).unwrap_or(0);
-                if n == 0 {
-                    break;
-                }
-                request.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&request);
-                if let Some(head_end) = text.find("\r\n\r\n") {
-                    let length = text[..head_end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if request.len() >= head_end + 4 + length {
-                        break;
-                    }
-                }
+            if let Some(request) = read_request(&mut stream) {
+                let _ = stream.write_all(reply(&request, answer).as_bytes());
             }
-            let reply = if String::from_utf8_lossy(&request).starts_with("GET /v1/models") {
-                let body = r#"{"object":"list","data":[{"id":"peer"}]}"#;
-                format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-                    body.len()
-                )
-            } else {
-                answer.to_owned()
-            };
-            let _ = stream.write_all(reply.as_bytes());
         }
     });
     url
+}
+
+/// Like [`broken_peer`], but the peer keeps each connection open after its answer and hangs up
+/// on the next request that comes over it, unanswered: a kept-alive connection the server
+/// closes just as the client reuses it, every time (no timing involved).
+pub fn hang_up_on_reuse_peer(answer: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                if let Some(request) = read_request(&mut stream) {
+                    let _ = stream.write_all(reply(&request, answer).as_bytes());
+                    // The next request on this connection is read and dropped.
+                    let _ = read_request(&mut stream);
+                }
+            });
+        }
+    });
+    url
+}
+
+/// The model list for `GET /v1/models`, else `answer`.
+fn reply(request: &str, answer: &str) -> String {
+    if request.starts_with("GET /v1/models") {
+        let body = r#"{"object":"list","data":[{"id":"peer"}]}"#;
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    } else {
+        answer.to_owned()
+    }
+}
+
+/// Reads one request (its head and a body of Content-Length bytes); `None` when the client
+/// closed the connection first.
+fn read_request(stream: &mut impl Read) -> Option<String> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        request.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&request);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if request.len() >= head_end + 4 + length {
+                return Some(text.into_owned());
+            }
+        }
+    }
 }

@@ -109,6 +109,7 @@ impl Client {
     ) -> Result<ureq::Response, RemoteError> {
         let mut wait = self.config.retry_backoff;
         let mut attempt = 0;
+        let mut resent = false;
         loop {
             match send() {
                 Ok(response) => return Ok(response),
@@ -138,7 +139,17 @@ impl Client {
                         wait *= 2;
                         continue;
                     }
-                    if !connect && reason.contains("timed out") {
+                    let timed_out = reason.contains("timed out");
+                    // A kept-alive connection the server closed just as the request went out
+                    // (an idle timeout on its side) fails before the status line; ureq's own
+                    // check before reuse cannot see a close that is still on its way. The
+                    // request goes out once more on a new connection (the failed one is not
+                    // pooled again); a server that really fails on it fails again.
+                    if !connect && !timed_out && !resent && !stop {
+                        resent = true;
+                        continue;
+                    }
+                    if !connect && timed_out {
                         return Err(RemoteError::Timeout {
                             url: url.to_owned(),
                             what: "answer".into(),
