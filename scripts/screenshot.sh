@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Plays the village demo as a person would — walk up to Elder Wren, talk, wait for the choices —
-# under Xvfb with Mesa's software Vulkan (llvmpipe), and saves three screenshots into OUT_DIR:
-# 01_approach.png (the "Press E" hint), 02_bubble.png (a speech bubble streaming mid-line),
-# 03_choices.png (the dialogue panel with numbered choices). Fails if any is missing or blank.
+# Plays the village demo as a person would — walk up to Elder Wren, talk, wait for the choices,
+# watch Mara and Tobin talk, pick the tiny test model in the panel — under Xvfb with Mesa's
+# software Vulkan (llvmpipe), and saves five screenshots into OUT_DIR: 01_approach.png (the
+# "Press E" hint), 02_bubble.png (a speech bubble streaming mid-line), 03_choices.png (the panel
+# with numbered choices), 04_npc_chat.png (two NPCs talking to each other), 05_loading.png (the
+# model overlay after a pick in the panel). Fails if any is missing or blank, or if a bubble the
+# demo reports drawing (OUT_DIR/bubbles.json) leaves the frame or the 3D view, or overlaps another.
 #
 #   scripts/screenshot.sh OUT_DIR [--model M.gguf]
 #
@@ -14,7 +17,7 @@ shift
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
-rm -f "$out"/0[123]_*.png
+rm -f "$out"/0[1-9]_*.png "$out"/bubbles.json
 
 need=()
 command -v Xvfb >/dev/null || need+=(xvfb)
@@ -45,7 +48,7 @@ python3 - "$out" <<'PY'
 import struct, sys, zlib, pathlib
 out = pathlib.Path(sys.argv[1])
 ok = True
-for name in ["01_approach.png", "02_bubble.png", "03_choices.png"]:
+for name in ["01_approach.png", "02_bubble.png", "03_choices.png", "04_npc_chat.png", "05_loading.png"]:
     p = out / name
     if not p.is_file():
         print(f"screenshot.sh: missing {p}"); ok = False; continue
@@ -86,5 +89,32 @@ for name in ["01_approach.png", "02_bubble.png", "03_choices.png"]:
     verdict = "ok" if len(colours) >= 64 else "BLANK"
     print(f"screenshot.sh: {name}: {w}x{h}, {len(colours)} distinct colours sampled: {verdict}")
     ok = ok and verdict == "ok"
+
+# The bubbles: whole inside the frame and the 3D view, none over another, where shots need them.
+import json
+report = {r["shot"]: r for r in json.loads((out / "bubbles.json").read_text())}
+need = {"02_bubble.png": 1, "04_npc_chat.png": 2}
+for shot, r in sorted(report.items()):
+    w, h = r["window"]
+    ax0, ay0, ax1, ay1 = r["area"]
+    rects = [(b["npc"], b["rect"]) for b in r["bubbles"]]
+    problems = []
+    for npc, (x0, y0, x1, y1) in rects:
+        if x0 < 0 or y0 < 0 or x1 > w or y1 > h:
+            problems.append(f"{npc}'s bubble {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} leaves the {w:.0f}x{h:.0f} frame")
+        elif x0 < ax0 - 0.5 or y0 < ay0 - 0.5 or x1 > ax1 + 0.5 or y1 > ay1 + 0.5:
+            problems.append(f"{npc}'s bubble {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f} leaves the 3D view")
+    for i, (a, ra) in enumerate(rects):
+        for b, rb in rects[i + 1:]:
+            if ra[0] < rb[2] and rb[0] < ra[2] and ra[1] < rb[3] and rb[1] < ra[3]:
+                problems.append(f"{a}'s and {b}'s bubbles overlap")
+    if len(rects) < need.get(shot, 0):
+        problems.append(f"{len(rects)} bubble(s), {need[shot]} expected")
+    listed = ", ".join(f"{n} {x0:.0f},{y0:.0f}-{x1:.0f},{y1:.0f}" for n, (x0, y0, x1, y1) in rects)
+    print(f"screenshot.sh: {shot}: bubbles [{listed or 'none'}]: {'; '.join(problems) or 'inside, apart'}")
+    ok = ok and not problems
+for shot in need:
+    if shot not in report:
+        print(f"screenshot.sh: no bubble report for {shot}"); ok = False
 sys.exit(0 if ok else 1)
 PY

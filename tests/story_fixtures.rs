@@ -115,7 +115,7 @@ fn check_cli_exit_status_and_json() {
     );
     let out = String::from_utf8_lossy(&ok.stdout);
     assert!(
-        out.contains("checked 3 stories, 4 personas and 1 safety file"),
+        out.contains("checked 3 stories, 5 personas and 1 safety file"),
         "{out}"
     );
 

@@ -1,153 +1,307 @@
-//! Speech bubbles in the world: a camera-facing quad above each NPC drawn by our own material
-//! (`shaders/bubble.wgsl`: rounded panel, soft edge, tail, "thinking" dots), with the streamed
-//! text laid out by Bevy UI into a shared texture (one 512×256 slot per NPC) that the material
-//! samples. World-space, so it works in VR too.
+//! Speech bubbles on the desktop: a Bevy UI panel per NPC, anchored above its head on screen,
+//! with its name, the streamed words wrapped inside with padding in a proportional font, and a
+//! blinking cursor while the line streams. Every frame the bubbles are clamped into the 3D view
+//! (left of the dialogue panel), pushed apart so they never overlap, and faded with distance.
+//! The rectangles drawn are kept in [`BubbleRects`] so the screenshot script can check them.
+//! (In a headset the bubbles live in the world instead: `world_bubble.rs`.)
 
-use bevy::camera::{ClearColorConfig, RenderTarget};
-use bevy::pbr::{Material, MaterialPlugin};
 use bevy::prelude::*;
-use bevy::render::render_resource::{AsBindGroup, ShaderType, TextureFormat};
-use bevy::shader::ShaderRef;
-use bevy::ui::UiTargetCamera;
-use bevy_llama_dialogue::plugin::{Npc, SpeechBuffer};
+use bevy::window::PrimaryWindow;
+use bevy_llama_dialogue::plugin::{Npc, NpcEmotion, SpeechBuffer};
 
-use crate::scene::PlayerCamera;
+use crate::scene::{NpcLabel, PlayerCamera};
 
-const SLOT_W: u32 = 512;
-const SLOT_H: u32 = 256;
-const SLOTS: u32 = 3;
 /// Seconds a bubble stays after its line ends.
 const LINGER: f32 = 5.0;
+/// Characters shown of a long line (its latest words).
+const SHOWN: usize = 220;
+/// Gap kept to the view's edges and between bubbles, in logical pixels.
+const MARGIN: f32 = 10.0;
+/// Widest line of a bubble's text, in logical pixels.
+const TEXT_WIDTH: f32 = 310.0;
+/// The widest a bubble gets: its text, padding and border.
+const MAX_W: f32 = TEXT_WIDTH + 2.0 * 14.0 + 4.0;
+/// Room for one more line of text (a streaming line grows by a line at a time).
+const GROW: f32 = 26.0;
+/// Height of the tail under a bubble.
+const TAIL: f32 = 14.0;
+/// Distance (m) from which bubbles fade, and where they reach their faintest.
+const FADE: (f32, f32) = (10.0, 24.0);
+const PAPER: Color = Color::srgb(0.98, 0.96, 0.9);
+const INK: Color = Color::srgb(0.16, 0.13, 0.11);
 
-/// The bubble material's uniform.
-#[derive(Clone, Copy, Debug, Default, ShaderType)]
-pub struct BubbleParams {
-    /// Panel colour and opacity.
-    pub color: Vec4,
-    /// Time, thinking (0/1), aspect, atlas slot.
-    pub state: Vec4,
+/// The proportional font of the bubbles (Ubuntu Light, shipped inside egui's default fonts).
+#[derive(Resource, Clone)]
+pub struct BubbleFont(pub Handle<Font>);
+
+/// Space the dialogue panel takes on the right of the window (logical pixels); bubbles stay
+/// left of it.
+#[derive(Resource, Default)]
+pub struct PanelInset(pub f32);
+
+/// The bubble rectangles drawn in the last frame, in logical window pixels, with the window's
+/// size: `(NPC name, rect)`.
+#[derive(Resource, Default, Debug, Clone)]
+pub struct BubbleRects {
+    /// Window width and height.
+    pub window: Vec2,
+    /// The part of the window bubbles may use (left of the panel).
+    pub area: Rect,
+    /// Visible bubbles, as placed (before this frame's layout).
+    pub rects: Vec<(String, Rect)>,
+    /// Visible bubbles as laid out and drawn this frame (after layout; tails included).
+    pub drawn: Vec<(String, Rect)>,
 }
 
-/// Our speech-bubble material.
-#[derive(Asset, TypePath, AsBindGroup, Clone, Debug)]
-pub struct BubbleMaterial {
-    #[uniform(0)]
-    pub params: BubbleParams,
-    #[texture(1)]
-    #[sampler(2)]
-    pub text: Handle<Image>,
-}
-
-impl Material for BubbleMaterial {
-    fn fragment_shader() -> ShaderRef {
-        "shaders://bubble.wgsl".into()
-    }
-    fn alpha_mode(&self) -> AlphaMode {
-        AlphaMode::Blend
-    }
-}
-
-/// A bubble of one NPC.
+/// One NPC's bubble (the root UI node).
 #[derive(Component)]
-pub struct Bubble {
+struct Bubble {
     npc: Entity,
-    slot: u32,
-    material: Handle<BubbleMaterial>,
     last_active: f32,
+    /// Opacity from the distance (1 near).
+    fade: f32,
+    /// Where the tail sits (from the bubble's left), when it points at the head.
+    tail_x: Option<f32>,
 }
 
-/// The UI text of a bubble's slot.
 #[derive(Component)]
-struct BubbleText(u32);
+struct BubbleName(Entity);
+#[derive(Component)]
+struct BubbleBody(Entity);
+#[derive(Component)]
+struct BubbleCursor(Entity);
+#[derive(Component)]
+struct BubbleTail;
 
 pub fn plugin(app: &mut App) {
-    app.add_plugins(MaterialPlugin::<BubbleMaterial>::default())
-        .add_systems(PostStartup, spawn_bubbles)
-        .add_systems(Update, (update_bubbles, update_texts));
+    let font = app
+        .world_mut()
+        .resource_mut::<Assets<Font>>()
+        .add(Font::from_bytes(
+            epaint_default_fonts::UBUNTU_LIGHT.to_vec(),
+        ));
+    app.insert_resource(BubbleFont(font))
+        .init_resource::<PanelInset>()
+        .init_resource::<BubbleRects>()
+        .add_systems(
+            Update,
+            (spawn_bubbles, update_texts, place_bubbles, fade_parts).chain(),
+        )
+        .add_systems(PostUpdate, measure_drawn.after(bevy::ui::UiSystems::Layout));
+}
+
+/// Records where the visible bubbles (with their tails) were laid out this frame.
+fn measure_drawn(
+    bubbles: Query<(
+        &Bubble,
+        &ComputedNode,
+        &UiGlobalTransform,
+        &Visibility,
+        &Children,
+    )>,
+    tails: Query<(&ComputedNode, &UiGlobalTransform), With<BubbleTail>>,
+    labels: Query<&NpcLabel>,
+    mut rects: ResMut<BubbleRects>,
+) {
+    let rect = |node: &ComputedNode, at: &UiGlobalTransform| {
+        let scale = node.inverse_scale_factor();
+        let centre = at.translation * scale;
+        Rect::from_center_size(centre, node.size() * scale)
+    };
+    rects.drawn.clear();
+    for (bubble, node, at, visibility, children) in &bubbles {
+        if *visibility == Visibility::Hidden {
+            continue;
+        }
+        let mut r = rect(node, at);
+        for child in children.iter() {
+            if let Ok((tail, tail_at)) = tails.get(child)
+                && bubble.tail_x.is_some()
+            {
+                // Turned 45°: its corners reach half a diagonal from its centre.
+                let t = rect(tail, tail_at);
+                let half = t.size().max_element() * std::f32::consts::FRAC_1_SQRT_2;
+                r = r.union(Rect::from_center_half_size(t.center(), Vec2::splat(half)));
+            }
+        }
+        let name = labels
+            .get(bubble.npc)
+            .map_or_else(|_| "?".into(), |l| l.name.clone());
+        rects.drawn.push((name, r));
+    }
 }
 
 fn spawn_bubbles(
     mut commands: Commands,
-    npcs: Query<Entity, With<Npc>>,
-    mut images: ResMut<Assets<Image>>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<BubbleMaterial>>,
+    font: Res<BubbleFont>,
+    npcs: Query<(Entity, &NpcLabel), (With<Npc>, Added<NpcLabel>)>,
 ) {
-    let image = images.add(Image::new_target_texture(
-        SLOT_W * SLOTS,
-        SLOT_H,
-        TextureFormat::Rgba8UnormSrgb,
-        None,
-    ));
-    let camera = commands
-        .spawn((
-            Camera2d,
-            Camera {
-                order: -1,
-                clear_color: ClearColorConfig::Custom(Color::NONE),
-                ..default()
-            },
-            RenderTarget::Image(image.clone().into()),
-        ))
-        .id();
-    for slot in 0..SLOTS {
+    for (npc, label) in &npcs {
+        let text_font = |size: f32| TextFont {
+            font: font.0.clone().into(),
+            font_size: size.into(),
+            ..default()
+        };
+        let accent = label.color.darker(0.25);
         commands
             .spawn((
+                Bubble {
+                    npc,
+                    last_active: f32::NEG_INFINITY,
+                    fade: 1.0,
+                    tail_x: None,
+                },
                 Node {
                     position_type: PositionType::Absolute,
-                    left: Val::Px((slot * SLOT_W) as f32 + 30.0),
-                    top: Val::Px(20.0),
-                    width: Val::Px(SLOT_W as f32 - 60.0),
+                    flex_direction: FlexDirection::Column,
+                    min_width: Val::Px(120.0),
+                    padding: UiRect::axes(Val::Px(14.0), Val::Px(9.0)),
+                    border: UiRect::all(Val::Px(2.0)),
+                    border_radius: BorderRadius::all(Val::Px(12.0)),
                     ..default()
                 },
-                UiTargetCamera(camera),
+                BackgroundColor(PAPER.with_alpha(0.95)),
+                BorderColor::all(accent),
+                Visibility::Hidden,
+                GlobalZIndex(10),
             ))
-            .with_child((
-                Text::new(""),
-                TextFont {
-                    font_size: 28.0.into(),
-                    ..default()
-                },
-                TextColor(Color::srgb(0.18, 0.14, 0.12)),
-                BubbleText(slot),
-            ));
-    }
-    let (w, h) = (2.4, 1.2 / 0.85);
-    let quad = meshes.add(Rectangle::new(w, h));
-    for (slot, npc) in npcs.iter().enumerate().take(SLOTS as usize) {
-        let material = materials.add(BubbleMaterial {
-            params: BubbleParams {
-                color: Vec4::new(0.97, 0.95, 0.88, 0.96),
-                state: Vec4::new(0.0, 0.0, w / 1.2, slot as f32),
-            },
-            text: image.clone(),
-        });
-        commands.spawn((
-            Bubble {
-                npc,
-                slot: slot as u32,
-                material: material.clone(),
-                last_active: f32::NEG_INFINITY,
-            },
-            Mesh3d(quad.clone()),
-            MeshMaterial3d(material),
-            Transform::default(),
-            Visibility::Hidden,
-        ));
+            .with_children(|b| {
+                b.spawn((
+                    Text::new(label.name.clone()),
+                    text_font(16.0),
+                    TextColor(accent),
+                    BubbleName(npc),
+                ));
+                b.spawn((
+                    // The text's own width limit, so its wrapped height reaches the bubble.
+                    Node {
+                        max_width: Val::Px(TEXT_WIDTH),
+                        ..default()
+                    },
+                    Text::new(""),
+                    text_font(20.0),
+                    TextColor(INK),
+                    BubbleBody(npc),
+                ))
+                .with_child((
+                    TextSpan::new(""),
+                    text_font(20.0),
+                    TextColor(accent),
+                    BubbleCursor(npc),
+                ));
+                // The tail: a small square turned 45°, half hidden under the bubble's edge.
+                b.spawn((
+                    Node {
+                        position_type: PositionType::Absolute,
+                        width: Val::Px(TAIL),
+                        height: Val::Px(TAIL),
+                        bottom: Val::Px(-TAIL / 2.0 - 1.0),
+                        left: Val::Px(20.0),
+                        border: UiRect::new(Val::ZERO, Val::Px(2.0), Val::ZERO, Val::Px(2.0)),
+                        ..default()
+                    },
+                    UiTransform::from_rotation(Rot2::degrees(45.0)),
+                    BackgroundColor(PAPER.with_alpha(0.95)),
+                    BorderColor::all(accent),
+                    BubbleTail,
+                ));
+            });
     }
 }
 
-/// Shows bubbles of speaking NPCs, places them above the head facing the camera, animates.
-fn update_bubbles(
+/// The name (with the emotion the line shows, if any), the latest words (or animated dots
+/// while the model thinks) and the cursor.
+fn update_texts(
     time: Res<Time>,
-    camera: Single<&GlobalTransform, With<PlayerCamera>>,
-    npcs: Query<(&GlobalTransform, &SpeechBuffer)>,
-    mut bubbles: Query<(&mut Bubble, &mut Transform, &mut Visibility)>,
-    mut materials: ResMut<Assets<BubbleMaterial>>,
+    buffers: Query<&SpeechBuffer>,
+    labels: Query<(&NpcLabel, Option<&NpcEmotion>)>,
+    mut names: Query<(&BubbleName, &mut Text), Without<BubbleBody>>,
+    mut bodies: Query<(&BubbleBody, &mut Text), Without<BubbleName>>,
+    mut cursors: Query<(&BubbleCursor, &mut TextSpan)>,
 ) {
     let now = time.elapsed_secs();
-    for (mut bubble, mut transform, mut visibility) in &mut bubbles {
-        let Ok((at, buffer)) = npcs.get(bubble.npc) else {
+    for (name, mut text) in &mut names {
+        let Ok((label, emotion)) = labels.get(name.0) else {
+            continue;
+        };
+        let wanted = match emotion {
+            Some(e) => format!("{} · {}", label.name, e.0),
+            None => label.name.clone(),
+        };
+        if text.0 != wanted {
+            text.0 = wanted;
+        }
+    }
+    for (body, mut text) in &mut bodies {
+        let Ok(buffer) = buffers.get(body.0) else {
+            continue;
+        };
+        let wanted = if buffer.thinking {
+            let dots = 1 + (now * 3.0) as usize % 3;
+            "•".repeat(dots)
+        } else {
+            latest_words(buffer.text.trim(), SHOWN)
+        };
+        if text.0 != wanted {
+            text.0 = wanted;
+        }
+    }
+    for (cursor, mut span) in &mut cursors {
+        let Ok(buffer) = buffers.get(cursor.0) else {
+            continue;
+        };
+        let on = buffer.speaking && !buffer.thinking && (now * 2.5).fract() < 0.6;
+        let wanted = if on { " |" } else { "" };
+        if span.0 != wanted {
+            span.0 = wanted.into();
+        }
+    }
+}
+
+/// The end of `text`, at most `max` characters, cut at a word with a leading ellipsis.
+fn latest_words(text: &str, max: usize) -> String {
+    match text.char_indices().rev().nth(max) {
+        None => text.to_owned(),
+        Some((i, _)) => {
+            let rest = &text[i..];
+            let at = rest.find(' ').map_or(0, |s| s + 1);
+            format!("…{}", &rest[at..])
+        }
+    }
+}
+
+/// Shows, places, separates and fades the bubbles.
+#[allow(clippy::type_complexity)]
+fn place_bubbles(
+    time: Res<Time>,
+    window: Single<&Window, With<PrimaryWindow>>,
+    camera: Single<(&Camera, &Transform), With<PlayerCamera>>,
+    inset: Res<PanelInset>,
+    npcs: Query<(&GlobalTransform, &SpeechBuffer, &NpcLabel)>,
+    mut bubbles: Query<(
+        Entity,
+        &mut Bubble,
+        &mut Node,
+        &ComputedNode,
+        &mut Visibility,
+        &mut BackgroundColor,
+    )>,
+    mut rects: ResMut<BubbleRects>,
+) {
+    let now = time.elapsed_secs();
+    let (camera, eye) = *camera;
+    let eye_global = GlobalTransform::from(*eye);
+    let size = Vec2::new(window.width(), window.height());
+    let area = Rect::new(
+        MARGIN,
+        MARGIN,
+        (size.x - inset.0 - MARGIN).max(MARGIN + 1.0),
+        size.y - MARGIN,
+    );
+    // (bubble, distance to the eye, head on screen (None: behind), measured size, name)
+    let mut shown = Vec::new();
+    for (entity, mut bubble, _, computed, mut visibility, _) in &mut bubbles {
+        let Ok((at, buffer, label)) = npcs.get(bubble.npc) else {
             *visibility = Visibility::Hidden;
             continue;
         };
@@ -156,49 +310,174 @@ fn update_bubbles(
         }
         let show = buffer.line > 0 && now - bubble.last_active < LINGER;
         *visibility = if show {
-            Visibility::Visible
+            Visibility::Inherited
         } else {
             Visibility::Hidden
         };
         if !show {
             continue;
         }
-        transform.translation = at.translation() + Vec3::Y * 2.75;
-        let to_camera = (camera.translation() - transform.translation).with_y(0.0);
-        if to_camera.length_squared() > 1e-4 {
-            transform.rotation = Quat::from_rotation_arc(Vec3::Z, to_camera.normalize());
+        let head = at.translation() + Vec3::Y * 2.3;
+        let distance = head.distance(eye.translation);
+        let in_front = eye.forward().dot(head - eye.translation) > 0.05;
+        let anchor = camera
+            .world_to_viewport(&eye_global, head)
+            .ok()
+            .filter(|_| in_front);
+        let mut measured = computed.size() * computed.inverse_scale_factor();
+        if measured.x < 1.0 {
+            measured = Vec2::new(240.0, 70.0); // not laid out yet
         }
-        if let Some(mut m) = materials.get_mut(&bubble.material) {
-            m.params.state.x = now;
-            m.params.state.y = if buffer.thinking { 1.0 } else { 0.0 };
+        shown.push((entity, distance, anchor, measured, label.name.clone()));
+    }
+    // The nearest keeps its place; the others move out of its way.
+    shown.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut placed: Vec<(Entity, Rect, Option<Vec2>, f32, String)> = Vec::new();
+    for (entity, distance, anchor, size, name) in shown {
+        // A head behind the camera or off screen: the bubble waits at the nearest edge.
+        let a = anchor.unwrap_or(Vec2::new(area.center().x, area.max.y));
+        let r = Rect::from_corners(
+            Vec2::new(a.x - size.x / 2.0, a.y - TAIL - size.y),
+            Vec2::new(a.x + size.x / 2.0, a.y - TAIL),
+        );
+        let others: Vec<Rect> = placed.iter().map(|p| p.1).collect();
+        // Room for the widest bubble on the right and one more line on top, so a line still
+        // streaming in never leaves the view before the next placement.
+        let room = Rect::new(
+            area.min.x,
+            area.min.y + GROW,
+            (area.max.x - (MAX_W - r.width())).max(area.min.x + r.width()),
+            area.max.y,
+        );
+        let r = separate(clamp_into(r, room), &others, room);
+        let fade = 1.0 - ((distance - FADE.0) / (FADE.1 - FADE.0)).clamp(0.0, 1.0) * 0.7;
+        placed.push((entity, r, anchor, fade, name));
+    }
+    rects.window = size;
+    rects.area = area;
+    rects.rects = placed.iter().map(|p| (p.4.clone(), p.1)).collect();
+    for (entity, mut bubble, mut node, _, _, mut background) in &mut bubbles {
+        let Some((_, r, anchor, fade, _)) = placed.iter().find(|p| p.0 == entity) else {
+            continue;
+        };
+        // Anchored by the bottom: a line that grows pushes the bubble up, away from the head,
+        // and the room reserved above (`GROW`) keeps it inside until the next placement.
+        node.left = Val::Px(r.min.x);
+        node.bottom = Val::Px(size.y - r.max.y);
+        node.top = Val::Auto;
+        background.0 = PAPER.with_alpha(0.95 * fade);
+        bubble.fade = *fade;
+        // The tail points at the head when the head is just under the bubble.
+        bubble.tail_x = anchor
+            .filter(|a| (a.y - TAIL - r.max.y).abs() < 2.0 && a.x > r.min.x && a.x < r.max.x)
+            .map(|a| (a.x - r.min.x - TAIL / 2.0).clamp(12.0, r.width() - 30.0));
+    }
+}
+
+/// Moves `r` (vertically: above a bubble in the way if there is room, else below it) until it
+/// overlaps none of `others`; stays inside `area`.
+fn separate(mut r: Rect, others: &[Rect], area: Rect) -> Rect {
+    for _ in 0..others.len() * 2 + 1 {
+        let Some(other) = others.iter().find(|o| overlaps(r, **o)) else {
+            return r;
+        };
+        let above = other.min.y - MARGIN - GROW - r.height();
+        let dy = if above >= area.min.y {
+            above - r.min.y
+        } else {
+            other.max.y + MARGIN + GROW - r.min.y
+        };
+        r = clamp_into(
+            Rect::from_corners(r.min + Vec2::Y * dy, r.max + Vec2::Y * dy),
+            area,
+        );
+    }
+    // Still in the way after trying each: side by side instead.
+    if let Some(other) = others.iter().find(|o| overlaps(r, **o)) {
+        let dx = if other.max.x + MARGIN + r.width() <= area.max.x {
+            other.max.x + MARGIN - r.min.x
+        } else {
+            other.min.x - MARGIN - r.width() - r.min.x
+        };
+        r = clamp_into(
+            Rect::from_corners(r.min + Vec2::X * dx, r.max + Vec2::X * dx),
+            area,
+        );
+    }
+    r
+}
+
+/// Text, border and tail follow their bubble's fade; the tail shows only when it points at
+/// the head.
+#[allow(clippy::type_complexity)]
+fn fade_parts(
+    bubbles: Query<(Entity, &Bubble, &Children)>,
+    labels: Query<&NpcLabel>,
+    mut borders: Query<&mut BorderColor>,
+    mut colours: Query<&mut TextColor>,
+    mut tails: Query<(&mut Node, &mut BackgroundColor), With<BubbleTail>>,
+    spans: Query<&Children, With<BubbleBody>>,
+) {
+    for (root, bubble, children) in &bubbles {
+        let Ok(label) = labels.get(bubble.npc) else {
+            continue;
+        };
+        let accent = label.color.darker(0.25).with_alpha(bubble.fade);
+        let tail_alpha = if bubble.tail_x.is_some() { 1.0 } else { 0.0 };
+        let mut paint = |e: Entity, border_alpha: f32| {
+            if let Ok(mut b) = borders.get_mut(e) {
+                let c = accent.with_alpha(bubble.fade * border_alpha);
+                if b.top != c {
+                    *b = BorderColor::all(c);
+                }
+            }
+        };
+        paint(root, 1.0);
+        // The children: name, body (its span: the cursor), tail.
+        for child in children.iter() {
+            if let Ok((mut node, mut bg)) = tails.get_mut(child) {
+                paint(child, tail_alpha);
+                bg.0 = PAPER.with_alpha(0.95 * bubble.fade * tail_alpha);
+                if let Some(x) = bubble.tail_x {
+                    node.left = Val::Px(x);
+                }
+                continue;
+            }
+            if let Ok(mut c) = colours.get_mut(child) {
+                let alpha = bubble.fade;
+                if c.0.alpha() != alpha {
+                    c.0.set_alpha(alpha);
+                }
+            }
+            for span in spans.get(child).into_iter().flat_map(|c| c.iter()) {
+                if let Ok(mut c) = colours.get_mut(span) {
+                    c.0.set_alpha(bubble.fade);
+                }
+            }
         }
     }
 }
 
-/// Puts each NPC's current text into its slot of the shared texture (the latest words of long
-/// lines; nothing while thinking: the shader draws the dots).
-fn update_texts(
-    bubbles: Query<&Bubble>,
-    buffers: Query<&SpeechBuffer>,
-    mut texts: Query<(&BubbleText, &mut Text)>,
-) {
-    for bubble in &bubbles {
-        let Ok(buffer) = buffers.get(bubble.npc) else {
-            continue;
-        };
-        let wanted = if buffer.thinking {
-            String::new()
-        } else {
-            let t = buffer.text.as_str();
-            match t.char_indices().rev().nth(150) {
-                Some((i, _)) => format!("…{}", &t[i..]),
-                None => t.to_owned(),
-            }
-        };
-        for (slot, mut text) in &mut texts {
-            if slot.0 == bubble.slot && text.0 != wanted {
-                text.0 = wanted.clone();
-            }
-        }
-    }
+fn clamp_into(r: Rect, area: Rect) -> Rect {
+    let size = r.size().min(area.size());
+    let min = r.min.clamp(area.min, area.max - size);
+    Rect::from_corners(min, min + size)
+}
+
+/// Whether two bubbles could touch once their lines have grown (wider up to `MAX_W`, a line
+/// taller).
+fn overlaps(a: Rect, b: Rect) -> bool {
+    let grown = |r: Rect| {
+        Rect::new(
+            r.min.x,
+            r.min.y - GROW,
+            r.min.x + r.width().max(MAX_W),
+            r.max.y,
+        )
+    };
+    let (a, b) = (grown(a), grown(b));
+    a.min.x < b.max.x + MARGIN / 2.0
+        && b.min.x < a.max.x + MARGIN / 2.0
+        && a.min.y < b.max.y + MARGIN / 2.0
+        && b.min.y < a.max.y + MARGIN / 2.0
 }

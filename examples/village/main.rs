@@ -9,14 +9,18 @@
 //! `scripts/screenshot.sh`).
 
 mod bubble;
+mod face;
+mod gifts;
 mod panel;
 mod player;
 mod scene;
 mod script;
+mod status;
 #[cfg(feature = "voice")]
 mod voice;
 #[cfg(feature = "vr")]
 mod vr;
+mod world_bubble;
 
 use std::path::PathBuf;
 
@@ -79,17 +83,18 @@ fn main() -> AppExit {
         auto_create_primary_context: false,
         ..default()
     })
-    .insert_resource(ClearColor(Color::srgb(0.55, 0.68, 0.85)))
     .insert_resource(args.clone())
     .init_resource::<panel::Conversation>()
     .init_resource::<panel::UiFocus>()
-    .add_plugins((scene::plugin, player::plugin, bubble::plugin));
+    .add_plugins((scene::plugin, player::plugin, face::plugin));
     if args.vr {
         #[cfg(feature = "vr")]
         app.add_plugins(vr::plugin);
+        // No screen to clamp to in a headset: the bubbles live in the world.
+        app.add_plugins(world_bubble::plugin);
     } else {
         // The desktop panel; in a headset the bubbles carry the dialogue.
-        app.add_plugins(panel::plugin);
+        app.add_plugins((panel::plugin, bubble::plugin, status::plugin, gifts::plugin));
     }
     if args.script.is_some() {
         app.add_plugins(script::plugin);

@@ -33,7 +33,11 @@ pub struct Conversation {
     pub error: Option<String>,
 }
 
+/// The panel's width (logical pixels); bubbles stay left of it.
+pub const PANEL_WIDTH: f32 = 400.0;
+
 pub fn plugin(app: &mut App) {
+    app.insert_resource(crate::bubble::PanelInset(PANEL_WIDTH));
     app.add_observer(|e: On<LineQueued>, mut c: ResMut<Conversation>| {
         c.speaking = Some(e.entity);
         c.narration = e.speaker.is_none();
@@ -132,6 +136,7 @@ fn dialogue_panel(
     buffers: Query<(&SpeechBuffer, &NpcLabel)>,
     mut pick: MessageWriter<ChoicePicked>,
     mut said: MessageWriter<PlayerSaid>,
+    mut picker: ResMut<crate::status::ModelPicker>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;
     let story = stories.single().ok();
@@ -144,7 +149,7 @@ fn dialogue_panel(
             .layer_id(egui::LayerId::background())
             .max_rect(ctx.viewport_rect()),
     );
-    egui::Panel::right("dialogue").exact_size(400.0).show(&mut viewport, |ui| {
+    egui::Panel::right("dialogue").exact_size(PANEL_WIDTH).show(&mut viewport, |ui| {
         ui.heading("The Lantern of Millbrook");
         if backend.has_model() {
             ui.label(format!("Voices: {}", backend.label()));
@@ -203,6 +208,9 @@ fn dialogue_panel(
                     ui.label("Mara saw Tobin carrying something toward the forge.");
                 }
             }
+        });
+        egui::CollapsingHeader::new("Model").default_open(false).show(ui, |ui| {
+            crate::status::picker_ui(ui, &mut picker, backend.in_flight());
         });
         egui::CollapsingHeader::new("Debug").default_open(false).show(ui, |ui| {
             ui.label(format!("backend: {}", backend.label()));

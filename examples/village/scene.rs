@@ -1,7 +1,26 @@
-//! The village: ground, houses, the well, lights, and the three NPCs at their places.
+//! The village at dusk: ground, houses with lit windows, the forge's glow, the well with the
+//! empty lantern hook, a sky gradient, fog, and the three NPCs at their places. When the story
+//! brings the lantern back, it hangs over the well and lights the square.
 
+use bevy::asset::RenderAssetUsages;
+use bevy::light::{CascadeShadowConfigBuilder, NotShadowCaster, NotShadowReceiver};
+use bevy::mesh::{Indices, PrimitiveTopology};
+use bevy::pbr::{DistanceFog, FogFalloff};
 use bevy::prelude::*;
-use bevy_llama_dialogue::plugin::{DialogueListener, Npc};
+use bevy_llama_dialogue::plugin::{DialogueListener, Npc, StoryNodeEntered};
+
+/// Story nodes after which the lantern hangs over the well again.
+const LANTERN_BACK: [&str; 4] = ["wren_joy", "wren_truth", "ending_festival", "ending_truth"];
+
+/// The lantern over the well (hidden until the story brings it back) and its light.
+#[derive(Component)]
+struct Lantern;
+
+/// Dusk colours.
+const SKY_ZENITH: Color = Color::srgb(0.10, 0.12, 0.30);
+const SKY_HORIZON: Color = Color::srgb(0.93, 0.55, 0.33);
+const FOG: Color = Color::srgb(0.36, 0.30, 0.40);
+const WARM: Color = Color::srgb(1.0, 0.72, 0.38);
 
 /// An NPC's display name and colour (for the panel and the hint).
 #[derive(Component, Debug, Clone)]
@@ -17,7 +36,95 @@ pub struct NpcLabel {
 pub struct PlayerCamera;
 
 pub fn plugin(app: &mut App) {
-    app.add_systems(Startup, (build_village, spawn_npcs, spawn_player));
+    app.insert_resource(ClearColor(SKY_ZENITH))
+        .add_systems(
+            Startup,
+            (build_village, build_sky, spawn_npcs, spawn_player),
+        )
+        .add_observer(lantern_back);
+}
+
+/// A dome around the village, coloured from the warm horizon to the night above (vertex
+/// colours on an unlit, fog-free material), with a pale moon low in the east.
+fn build_sky(
+    mut commands: Commands,
+    mut meshes: ResMut<Assets<Mesh>>,
+    mut materials: ResMut<Assets<StandardMaterial>>,
+) {
+    let (rings, segments, radius) = (16u32, 32u32, 90.0f32);
+    let mut positions = Vec::new();
+    let mut colours = Vec::new();
+    for r in 0..=rings {
+        // From a little below the horizon to the zenith.
+        let lat = -0.15 + (r as f32 / rings as f32) * (std::f32::consts::FRAC_PI_2 + 0.15);
+        let t = (lat.max(0.0) / std::f32::consts::FRAC_PI_2).powf(0.6);
+        let c = SKY_HORIZON.mix(&SKY_ZENITH, t).to_linear();
+        for g in 0..=segments {
+            let lon = g as f32 / segments as f32 * std::f32::consts::TAU;
+            positions.push([
+                radius * lat.cos() * lon.cos(),
+                radius * lat.sin(),
+                radius * lat.cos() * lon.sin(),
+            ]);
+            colours.push([c.red, c.green, c.blue, 1.0]);
+        }
+    }
+    let mut indices = Vec::new();
+    for r in 0..rings {
+        for g in 0..segments {
+            let a = r * (segments + 1) + g;
+            let b = a + segments + 1;
+            indices.extend_from_slice(&[a, a + 1, b, a + 1, b + 1, b]);
+        }
+    }
+    let normals = vec![[0.0, -1.0, 0.0]; positions.len()];
+    let dome = Mesh::new(
+        PrimitiveTopology::TriangleList,
+        RenderAssetUsages::default(),
+    )
+    .with_inserted_attribute(Mesh::ATTRIBUTE_POSITION, positions)
+    .with_inserted_attribute(Mesh::ATTRIBUTE_NORMAL, normals)
+    .with_inserted_attribute(Mesh::ATTRIBUTE_COLOR, colours)
+    .with_inserted_indices(Indices::U32(indices));
+    commands.spawn((
+        Mesh3d(meshes.add(dome)),
+        MeshMaterial3d(materials.add(StandardMaterial {
+            base_color: Color::WHITE,
+            unlit: true,
+            fog_enabled: false,
+            cull_mode: None,
+            ..default()
+        })),
+        NotShadowCaster,
+        NotShadowReceiver,
+    ));
+    commands.spawn((
+        Mesh3d(meshes.add(Sphere::new(3.0))),
+        MeshMaterial3d(materials.add(StandardMaterial {
+            base_color: Color::srgb(0.95, 0.93, 0.82),
+            unlit: true,
+            fog_enabled: false,
+            ..default()
+        })),
+        Transform::from_xyz(50.0, 22.0, -60.0),
+        NotShadowCaster,
+        NotShadowReceiver,
+    ));
+}
+
+/// The story brought the lantern back: it hangs over the well and lights the square.
+fn lantern_back(
+    e: On<StoryNodeEntered>,
+    mut lantern: Query<&mut Visibility, With<Lantern>>,
+    mut ambient: ResMut<GlobalAmbientLight>,
+) {
+    if !LANTERN_BACK.contains(&e.node.as_str()) {
+        return;
+    }
+    for mut v in &mut lantern {
+        *v = Visibility::Inherited;
+    }
+    ambient.brightness = 260.0;
 }
 
 fn build_village(
@@ -39,6 +146,12 @@ fn build_village(
     let stone = mat(Color::srgb(0.52, 0.52, 0.55), 0.85);
     let wood = mat(Color::srgb(0.42, 0.28, 0.16), 0.8);
     let dark = mat(Color::srgb(0.15, 0.13, 0.12), 0.9);
+    let glow = |strength: f32| StandardMaterial {
+        base_color: WARM,
+        emissive: LinearRgba::from(WARM) * strength,
+        ..default()
+    };
+    let window = materials.add(glow(6.0));
 
     commands.spawn((
         Mesh3d(meshes.add(Plane3d::default().mesh().size(80.0, 80.0))),
@@ -76,11 +189,20 @@ fn build_village(
             Transform::from_xyz(x, 4.0, z)
                 .with_rotation(Quat::from_rotation_y(std::f32::consts::FRAC_PI_4)),
         ));
+        let front = z + d / 2.0 + 0.05;
         commands.spawn((
             Mesh3d(meshes.add(Cuboid::new(1.0, 1.8, 0.1))),
             MeshMaterial3d(dark.clone()),
-            Transform::from_xyz(x, 0.9, z + d / 2.0 + 0.05),
+            Transform::from_xyz(x, 0.9, front),
         ));
+        // Two lit windows on the front (emissive: point lights cost a software renderer dear).
+        for side in [-1.0, 1.0] {
+            commands.spawn((
+                Mesh3d(meshes.add(Cuboid::new(0.8, 0.7, 0.06))),
+                MeshMaterial3d(window.clone()),
+                Transform::from_xyz(x + side * w * 0.3, 1.7, front + 0.01),
+            ));
+        }
     }
     // The mill's wheel and the forge's chimney mark Mara's and Tobin's places.
     commands.spawn((
@@ -93,6 +215,31 @@ fn build_village(
         Mesh3d(meshes.add(Cuboid::new(1.0, 5.5, 1.0))),
         MeshMaterial3d(stone.clone()),
         Transform::from_xyz(11.0, 2.75, -12.0),
+    ));
+    // The forge's fire, by Tobin's door.
+    commands.spawn((
+        Mesh3d(meshes.add(Cuboid::new(1.4, 0.9, 1.0))),
+        MeshMaterial3d(stone.clone()),
+        Transform::from_xyz(6.0, 0.45, -7.6),
+    ));
+    commands.spawn((
+        Mesh3d(meshes.add(Cuboid::new(1.0, 0.2, 0.7))),
+        MeshMaterial3d(materials.add(StandardMaterial {
+            base_color: Color::srgb(1.0, 0.4, 0.1),
+            emissive: LinearRgba::rgb(12.0, 3.5, 0.6),
+            ..default()
+        })),
+        Transform::from_xyz(6.0, 0.95, -7.6),
+    ));
+    commands.spawn((
+        PointLight {
+            color: Color::srgb(1.0, 0.5, 0.2),
+            intensity: 60_000.0,
+            range: 10.0,
+            shadow_maps_enabled: false,
+            ..default()
+        },
+        Transform::from_xyz(6.0, 1.6, -7.0),
     ));
     // The well, with the empty lantern hook.
     commands.spawn((
@@ -112,24 +259,82 @@ fn build_village(
         MeshMaterial3d(wood),
         Transform::from_xyz(0.0, 2.6, -2.0),
     ));
+    // Tilda's cart: a box on two wheels, with her wares.
+    commands.spawn((
+        Mesh3d(meshes.add(Cuboid::new(1.6, 0.6, 0.9))),
+        MeshMaterial3d(materials.add(Color::srgb(0.3, 0.45, 0.35))),
+        Transform::from_xyz(-5.6, 0.75, 2.2),
+    ));
+    for z in [1.7, 2.7] {
+        commands.spawn((
+            Mesh3d(meshes.add(Cylinder::new(0.4, 0.08))),
+            MeshMaterial3d(materials.add(Color::srgb(0.35, 0.24, 0.14))),
+            Transform::from_xyz(-5.6, 0.4, z)
+                .with_rotation(Quat::from_rotation_x(std::f32::consts::FRAC_PI_2)),
+        ));
+    }
+    for (i, colour) in [
+        (0, Color::srgb(0.75, 0.1, 0.08)),
+        (1, Color::srgb(0.78, 0.55, 0.28)),
+    ] {
+        commands.spawn((
+            Mesh3d(meshes.add(Sphere::new(0.14))),
+            MeshMaterial3d(materials.add(colour)),
+            Transform::from_xyz(-6.0 + i as f32 * 0.5, 1.12, 2.2),
+        ));
+    }
+    // The lantern, back on its hook when the story says so.
+    commands
+        .spawn((
+            Lantern,
+            Mesh3d(meshes.add(Cuboid::new(0.35, 0.45, 0.35))),
+            MeshMaterial3d(materials.add(glow(25.0))),
+            Transform::from_xyz(0.0, 2.2, -2.0),
+            Visibility::Hidden,
+        ))
+        .with_child(PointLight {
+            color: WARM,
+            intensity: 400_000.0,
+            range: 22.0,
+            shadow_maps_enabled: false,
+            ..default()
+        });
+    // The sun just set: a low orange light from the west, a cool dusk ambient.
     commands.spawn((
         DirectionalLight {
-            illuminance: 9_000.0,
+            illuminance: 1_800.0,
             shadow_maps_enabled: true,
-            color: Color::srgb(1.0, 0.88, 0.72),
+            color: Color::srgb(1.0, 0.62, 0.38),
             ..default()
         },
-        Transform::from_xyz(-8.0, 12.0, 6.0).looking_at(Vec3::ZERO, Vec3::Y),
+        Transform::from_xyz(-20.0, 4.5, 4.0).looking_at(Vec3::ZERO, Vec3::Y),
+        // One cascade over the square: software renderers draw each cascade's shadow map.
+        CascadeShadowConfigBuilder {
+            num_cascades: 1,
+            maximum_distance: 35.0,
+            ..default()
+        }
+        .build(),
+    ));
+    // The rising moon's cool fill from the east, so faces toward the player are lit.
+    commands.spawn((
+        DirectionalLight {
+            illuminance: 900.0,
+            shadow_maps_enabled: false,
+            color: Color::srgb(0.62, 0.68, 1.0),
+            ..default()
+        },
+        Transform::from_xyz(12.0, 9.0, 16.0).looking_at(Vec3::ZERO, Vec3::Y),
     ));
     commands.insert_resource(GlobalAmbientLight {
-        color: Color::srgb(0.75, 0.8, 1.0),
-        brightness: 350.0,
+        color: Color::srgb(0.55, 0.55, 0.85),
+        brightness: 220.0,
         ..default()
     });
 }
 
 /// Where each NPC stands, its persona, body colour.
-pub const NPCS: [(&str, &str, Vec3, Color); 3] = [
+pub const NPCS: [(&str, &str, Vec3, Color); 4] = [
     (
         "wren",
         "Elder Wren",
@@ -148,6 +353,12 @@ pub const NPCS: [(&str, &str, Vec3, Color); 3] = [
         Vec3::new(7.5, 0.0, -7.8),
         Color::srgb(0.35, 0.45, 0.55),
     ),
+    (
+        "tilda",
+        "Tilda",
+        Vec3::new(-4.2, 0.0, 2.2),
+        Color::srgb(0.62, 0.3, 0.28),
+    ),
 ];
 
 fn spawn_npcs(
@@ -157,7 +368,7 @@ fn spawn_npcs(
     mut materials: ResMut<Assets<StandardMaterial>>,
 ) {
     let skin = materials.add(Color::srgb(0.93, 0.78, 0.65));
-    for (id, name, at, color) in NPCS {
+    for (index, (id, name, at, color)) in NPCS.into_iter().enumerate() {
         let persona = assets.load(format!("stories://personas/{id}.persona.ron"));
         commands
             .spawn((
@@ -175,11 +386,7 @@ fn spawn_npcs(
                     MeshMaterial3d(materials.add(color)),
                     Transform::from_xyz(0.0, 0.85, 0.0),
                 ));
-                npc.spawn((
-                    Mesh3d(meshes.add(Sphere::new(0.25))),
-                    MeshMaterial3d(skin.clone()),
-                    Transform::from_xyz(0.0, 1.62, 0.0),
-                ));
+                crate::face::spawn_face(npc, index, skin.clone(), &mut meshes, &mut materials);
             });
     }
 }
@@ -195,6 +402,14 @@ fn spawn_player(mut commands: Commands, args: Res<crate::DemoArgs>) {
             DialogueListener,
             Camera3d::default(),
             bevy_egui::PrimaryEguiContext,
+            DistanceFog {
+                color: FOG,
+                falloff: FogFalloff::Linear {
+                    start: 14.0,
+                    end: 70.0,
+                },
+                ..default()
+            },
             at,
         ));
     }

@@ -1,6 +1,6 @@
 //! The `voice` feature in the demo: hold `V` (or the right trigger in `--vr`) and speak to the
 //! NPC in front of you; NPCs speak their lines aloud from where they stand, and their mouths
-//! move with the visemes. With the `microphone` feature the default input device is used.
+//! move with the visemes (see `face.rs`). With the `microphone` feature the default input device is used.
 //!
 //! `cargo run --release --example village --features demo,voice,microphone -- --whisper DIR`
 //! (DIR: a Whisper folder; default: the tiny.en that `scripts/voice-setup.sh` installs, else
@@ -23,10 +23,6 @@ struct Listening {
     partial: Option<String>,
     last: Option<String>,
 }
-
-/// The mouth on an NPC's head (scaled by its [`NpcMouth`]).
-#[derive(Component)]
-struct Mouth(Entity);
 
 fn whisper_dir(args: &crate::DemoArgs) -> Option<PathBuf> {
     if let Some(d) = &args.whisper {
@@ -58,7 +54,7 @@ pub fn plugin(app: &mut App) {
             Update,
             (hold_to_talk, focus_nearby).before(DialogueSystems::Input),
         )
-        .add_systems(Update, (ears, add_mouths, move_mouths, heard))
+        .add_systems(Update, (ears, heard))
         .add_systems(EguiPrimaryContextPass, overlay);
 }
 
@@ -87,36 +83,6 @@ fn ears(
 ) {
     for e in &cameras {
         commands.entity(e).insert(SpatialListener::new(0.25));
-    }
-}
-
-fn add_mouths(
-    mut commands: Commands,
-    npcs: Query<Entity, Added<NpcMouth>>,
-    mut meshes: ResMut<Assets<Mesh>>,
-    mut materials: ResMut<Assets<StandardMaterial>>,
-) {
-    for npc in &npcs {
-        let mouth = commands
-            .spawn((
-                Mouth(npc),
-                Mesh3d(meshes.add(Cuboid::new(0.12, 0.1, 0.04))),
-                MeshMaterial3d(materials.add(Color::srgb(0.35, 0.08, 0.08))),
-                // On the front of the head (NPCs face their local -Z).
-                Transform::from_xyz(0.0, 1.55, -0.23).with_scale(Vec3::new(1.0, 0.15, 1.0)),
-            ))
-            .id();
-        commands.entity(npc).add_child(mouth);
-    }
-}
-
-fn move_mouths(npcs: Query<&NpcMouth>, mut mouths: Query<(&Mouth, &mut Transform)>) {
-    for (m, mut t) in &mut mouths {
-        let open = npcs.get(m.0).map_or(0.0, |m| m.open);
-        let y = 0.15 + open * 0.85;
-        if (t.scale.y - y).abs() > 1e-3 {
-            t.scale.y = y;
-        }
     }
 }
 
