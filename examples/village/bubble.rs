@@ -302,18 +302,20 @@ fn place_bubbles(
     let mut shown = Vec::new();
     for (entity, mut bubble, _, computed, mut visibility, _) in &mut bubbles {
         let Ok((at, buffer, label)) = npcs.get(bubble.npc) else {
-            *visibility = Visibility::Hidden;
+            visibility.set_if_neq(Visibility::Hidden);
             continue;
         };
         if buffer.speaking {
             bubble.last_active = now;
         }
         let show = buffer.line > 0 && now - bubble.last_active < LINGER;
-        *visibility = if show {
+        // Only real changes are written: a changed `Node`, colour or visibility makes Bevy lay
+        // out or re-propagate the UI again.
+        visibility.set_if_neq(if show {
             Visibility::Inherited
         } else {
             Visibility::Hidden
-        };
+        });
         if !show {
             continue;
         }
@@ -362,10 +364,13 @@ fn place_bubbles(
         };
         // Anchored by the bottom: a line that grows pushes the bubble up, away from the head,
         // and the room reserved above (`GROW`) keeps it inside until the next placement.
-        node.left = Val::Px(r.min.x);
-        node.bottom = Val::Px(size.y - r.max.y);
-        node.top = Val::Auto;
-        background.0 = PAPER.with_alpha(0.95 * fade);
+        let (left, bottom) = (Val::Px(r.min.x), Val::Px(size.y - r.max.y));
+        if node.left != left || node.bottom != bottom || node.top != Val::Auto {
+            node.left = left;
+            node.bottom = bottom;
+            node.top = Val::Auto;
+        }
+        background.set_if_neq(BackgroundColor(PAPER.with_alpha(0.95 * fade)));
         bubble.fade = *fade;
         // The tail points at the head when the head is just under the bubble.
         bubble.tail_x = anchor
@@ -437,8 +442,12 @@ fn fade_parts(
         for child in children.iter() {
             if let Ok((mut node, mut bg)) = tails.get_mut(child) {
                 paint(child, tail_alpha);
-                bg.0 = PAPER.with_alpha(0.95 * bubble.fade * tail_alpha);
-                if let Some(x) = bubble.tail_x {
+                bg.set_if_neq(BackgroundColor(
+                    PAPER.with_alpha(0.95 * bubble.fade * tail_alpha),
+                ));
+                if let Some(x) = bubble.tail_x
+                    && node.left != Val::Px(x)
+                {
                     node.left = Val::Px(x);
                 }
                 continue;
@@ -450,7 +459,9 @@ fn fade_parts(
                 }
             }
             for span in spans.get(child).into_iter().flat_map(|c| c.iter()) {
-                if let Ok(mut c) = colours.get_mut(span) {
+                if let Ok(mut c) = colours.get_mut(span)
+                    && c.0.alpha() != bubble.fade
+                {
                     c.0.set_alpha(bubble.fade);
                 }
             }
