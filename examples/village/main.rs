@@ -9,12 +9,14 @@
 //! `scripts/screenshot.sh`).
 
 mod bubble;
+mod bubble_layout;
 mod face;
 mod gifts;
 mod panel;
 mod player;
 mod scene;
 mod script;
+mod sky;
 mod status;
 #[cfg(feature = "voice")]
 mod voice;
