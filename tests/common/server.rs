@@ -3,7 +3,7 @@
 //! with a free port, serving one of the repository's test models, stopped on drop.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -127,35 +127,34 @@ impl Drop for Server {
 /// closes every connection after its answer, without saying so (as servers do with idle
 /// keep-alive connections after a few seconds).
 pub fn broken_peer(answer: &'static str) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            if let Some(request) = read_request(&mut stream) {
-                let _ = stream.write_all(reply(&request, answer).as_bytes());
-            }
+    peer(move |mut stream| {
+        if let Some(request) = read_request(&mut stream) {
+            let _ = stream.write_all(reply(&request, answer).as_bytes());
         }
-    });
-    url
+    })
 }
 
 /// Like [`broken_peer`], but the peer keeps each connection open after its answer and hangs up
 /// on the next request that comes over it, unanswered: a kept-alive connection the server
 /// closes just as the client reuses it, every time (no timing involved).
 pub fn hang_up_on_reuse_peer(answer: &'static str) -> String {
+    peer(move |mut stream| {
+        if let Some(request) = read_request(&mut stream) {
+            let _ = stream.write_all(reply(&request, answer).as_bytes());
+            // The next request on this connection is read and dropped.
+            let _ = read_request(&mut stream);
+        }
+    })
+}
+
+/// Listens on a free port of 127.0.0.1 and hands each connection to `serve` on its own
+/// thread; returns the base URL.
+fn peer(serve: impl Fn(TcpStream) + Send + Copy + 'static) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            std::thread::spawn(move || {
-                if let Some(request) = read_request(&mut stream) {
-                    let _ = stream.write_all(reply(&request, answer).as_bytes());
-                    // The next request on this connection is read and dropped.
-                    let _ = read_request(&mut stream);
-                }
-            });
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
         }
     });
     url
