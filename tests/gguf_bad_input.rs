@@ -376,7 +376,7 @@ fn vocabulary_with_out_of_range_ids() {
         "{err}"
     );
     rewrite(&src, &dst, |md, _| {
-        set(md, "tokenizer.ggml.model", Value::String("gpt2".into()))
+        set(md, "tokenizer.ggml.model", Value::String("rwkv".into()))
     });
     let err = load(&dst).unwrap_err();
     assert!(

@@ -126,12 +126,16 @@ impl ChatTemplate {
         }
     }
 
-    /// Token ids that end the answer: EOS, and `<|im_end|>` for ChatML when the vocabulary has it.
+    /// Token ids that end the answer: every end-of-generation token of the vocabulary
+    /// ([`Tokenizer::eog_ids`]: EOS, `<|eot_id|>`, `<|im_end|>`…), and `<|im_end|>` for ChatML
+    /// whenever the vocabulary has it.
     pub fn stop_tokens(self, tok: &Tokenizer) -> Vec<u32> {
-        let mut out = vec![tok.eos_id()];
+        let mut out = tok.eog_ids().to_vec();
         if self == Self::ChatMl {
             out.extend(tok.token_id("<|im_end|>"));
         }
+        out.sort_unstable();
+        out.dedup();
         out
     }
 

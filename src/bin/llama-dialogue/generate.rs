@@ -52,9 +52,11 @@ pub struct Args {
     /// Min-p (0 disables).
     #[arg(long, default_value_t = 0.05)]
     pub(crate) min_p: f32,
-    /// Repetition penalty (1 disables).
-    #[arg(long, default_value_t = 1.1)]
-    pub(crate) repeat_penalty: f32,
+    /// Repetition penalty (1 disables) [default: 1.1, or 1 with --temperature 0]. Given with
+    /// --temperature 0, it applies and the top token of the penalised logits is taken, as in
+    /// llama.cpp.
+    #[arg(long)]
+    pub(crate) repeat_penalty: Option<f32>,
     /// Random seed (same seed, same text).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
@@ -88,7 +90,9 @@ impl Args {
             top_k: self.top_k,
             top_p: self.top_p,
             min_p: self.min_p,
-            repeat_penalty: if greedy { 1.0 } else { self.repeat_penalty },
+            repeat_penalty: self
+                .repeat_penalty
+                .unwrap_or(if greedy { 1.0 } else { 1.1 }),
             seed: self.seed,
             max_tokens: self.max_tokens,
             stop: self.stop.clone(),

@@ -1,16 +1,22 @@
-//! The LLaMA (SentencePiece) tokenizer, built from a GGUF file's `tokenizer.ggml.*` metadata.
+//! Tokenizers built from a GGUF file's `tokenizer.ggml.*` metadata: SentencePiece (LLaMA-2,
+//! TinyLlama) and byte-level BPE (Llama 3.x, SmolLM2, Qwen2.5/Qwen3, GPT-2).
 //!
-//! It reproduces llama.cpp's token ids exactly. Text from players or story files is encoded with
-//! [`Tokenizer::encode`], which never produces control tokens: typing `</s>`, `<s>`, `[INST]` or
-//! `<<SYS>>` gives ordinary text tokens. Only [`Tokenizer::encode_trusted`] parses special tokens.
+//! They reproduce llama.cpp's token ids exactly. Text from players or story files is encoded with
+//! [`Tokenizer::encode`], which never produces control tokens: typing `</s>`, `<s>`, `[INST]`,
+//! `<|im_start|>` or `<|eot_id|>` gives ordinary text tokens. Only
+//! [`Tokenizer::encode_trusted`] parses special tokens.
 
+mod bpe;
+mod load;
+mod pretok;
 mod spm;
 mod stream;
 
 use std::collections::HashMap;
 
-use crate::engine::gguf::{GgufError, MetadataExt, Value};
+use crate::engine::gguf::GgufError;
 
+pub use pretok::PreTokenizer;
 pub use stream::StreamDecoder;
 
 /// What a vocabulary entry is (`tokenizer.ggml.token_type`).
@@ -49,11 +55,19 @@ pub enum TokenizerError {
     /// A required key is missing.
     #[error("tokenizer metadata `{0}` is missing from the GGUF file")]
     MissingKey(&'static str),
-    /// The file's tokenizer is not SentencePiece/LLaMA.
+    /// The file's tokenizer is neither SentencePiece nor byte-level BPE.
     #[error(
-        "tokenizer model `{0}` is not supported: only `llama` (SentencePiece) vocabularies are"
+        "tokenizer model `{0}` is not supported: only `llama` (SentencePiece) and `gpt2` \
+         (byte-level BPE) vocabularies are"
     )]
     UnsupportedModel(String),
+    /// A byte-level BPE vocabulary names a pre-tokenizer we do not have: its words would be
+    /// cut differently from llama.cpp's, so its ids would be silently wrong.
+    #[error(
+        "pre-tokenizer `{0}` (`tokenizer.ggml.pre`) is not supported: known are llama-bpe \
+         (Llama 3), qwen2, smollm, gpt-2, default and their aliases"
+    )]
+    UnsupportedPreTokenizer(String),
     /// A metadata value has the wrong type.
     #[error(transparent)]
     Metadata(#[from] GgufError),
@@ -82,7 +96,7 @@ pub enum TokenizerError {
     EmptyVocab,
 }
 
-/// A SentencePiece/LLaMA tokenizer.
+/// A SentencePiece or byte-level BPE tokenizer.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     pieces: Vec<String>,
@@ -98,6 +112,10 @@ pub struct Tokenizer {
     bos: u32,
     eos: u32,
     unk: u32,
+    /// Every token that ends generation (EOS, end of turn, end of message), sorted.
+    eog: Vec<u32>,
+    /// The merges of a byte-level BPE vocabulary (`None`: SentencePiece).
+    bpe: Option<Box<bpe::Bpe>>,
     add_bos: bool,
     add_eos: bool,
     add_space_prefix: bool,
@@ -106,106 +124,6 @@ pub struct Tokenizer {
 const SPACE: &str = "\u{2581}";
 
 impl Tokenizer {
-    /// Builds the tokenizer from GGUF metadata (a [`GgufFile`](crate::engine::gguf::GgufFile) or
-    /// its header).
-    pub fn from_gguf(md: &impl MetadataExt) -> Result<Self, TokenizerError> {
-        let model = md
-            .opt_str("tokenizer.ggml.model")?
-            .ok_or(TokenizerError::MissingKey("tokenizer.ggml.model"))?;
-        if model != "llama" {
-            return Err(TokenizerError::UnsupportedModel(model.to_owned()));
-        }
-        let tokens = md
-            .opt_array("tokenizer.ggml.tokens")?
-            .ok_or(TokenizerError::MissingKey("tokenizer.ggml.tokens"))?;
-        let n = tokens.len();
-        if n == 0 {
-            return Err(TokenizerError::EmptyVocab);
-        }
-        let pieces = tokens
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_owned).ok_or_else(|| {
-                    crate::engine::gguf::value_error(
-                        "tokenizer.ggml.tokens",
-                        "an array of strings",
-                        v,
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let scores = per_token(md, "tokenizer.ggml.scores", n, |v| v.as_f32(), 0.0)?;
-        let kinds = per_token(
-            md,
-            "tokenizer.ggml.token_type",
-            n,
-            |v| v.as_i64().map(TokenKind::from_gguf),
-            TokenKind::Normal,
-        )?;
-        let id = |key: &'static str, default: u64| -> Result<u32, TokenizerError> {
-            let id = md.opt_u64(key)?.unwrap_or(default);
-            if id >= n as u64 {
-                return Err(TokenizerError::IdOutOfRange { key, id, vocab: n });
-            }
-            Ok(id as u32)
-        };
-        let bos = id("tokenizer.ggml.bos_token_id", 1)?;
-        let eos = id("tokenizer.ggml.eos_token_id", 2)?;
-        let unk = id("tokenizer.ggml.unknown_token_id", 0)?;
-        if let Some(pad) = md.opt_u64("tokenizer.ggml.padding_token_id")? {
-            // u32::MAX (-1) means "no padding token", as llama.cpp's LLAMA_TOKEN_NULL.
-            if pad >= n as u64 && pad != u64::from(u32::MAX) {
-                return Err(TokenizerError::IdOutOfRange {
-                    key: "tokenizer.ggml.padding_token_id",
-                    id: pad,
-                    vocab: n,
-                });
-            }
-        }
-        let mut exact = HashMap::with_capacity(n);
-        let mut mergeable = HashMap::with_capacity(n);
-        let mut byte_tokens = [None; 256];
-        let mut specials = Vec::new();
-        for (i, (piece, kind)) in pieces.iter().zip(&kinds).enumerate() {
-            let i = i as u32;
-            exact.insert(piece.clone(), i);
-            match kind {
-                TokenKind::Byte => {
-                    if let Some(b) = parse_byte_piece(piece) {
-                        byte_tokens[b as usize] = Some(i);
-                    }
-                }
-                TokenKind::Control | TokenKind::Unknown => {}
-                _ => {
-                    mergeable.insert(piece.clone(), i);
-                }
-            }
-            if matches!(kind, TokenKind::UserDefined | TokenKind::Control) && !piece.is_empty() {
-                specials.push((piece.clone(), i, *kind));
-            }
-        }
-        specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
-        Ok(Self {
-            pieces,
-            scores,
-            kinds,
-            exact,
-            mergeable,
-            byte_tokens,
-            specials,
-            bos,
-            eos,
-            unk,
-            add_bos: md.opt_bool("tokenizer.ggml.add_bos_token")?.unwrap_or(true),
-            add_eos: md
-                .opt_bool("tokenizer.ggml.add_eos_token")?
-                .unwrap_or(false),
-            add_space_prefix: md
-                .opt_bool("tokenizer.ggml.add_space_prefix")?
-                .unwrap_or(true),
-        })
-    }
-
     /// Number of tokens in the vocabulary.
     pub fn vocab_size(&self) -> usize {
         self.pieces.len()
@@ -219,6 +137,28 @@ impl Tokenizer {
     /// The end-of-sequence token.
     pub fn eos_id(&self) -> u32 {
         self.eos
+    }
+
+    /// Every token that ends generation, sorted: EOS and the vocabulary's end-of-turn and
+    /// end-of-message tokens (`<|eot_id|>`, `<|eom_id|>`, `<|im_end|>`, `<|end_of_text|>`…).
+    pub fn eog_ids(&self) -> &[u32] {
+        &self.eog
+    }
+
+    /// Whether `id` ends generation (see [`eog_ids`](Self::eog_ids)).
+    pub fn is_eog(&self, id: u32) -> bool {
+        self.eog.binary_search(&id).is_ok()
+    }
+
+    /// The pre-tokenizer of a byte-level BPE vocabulary (`None`: SentencePiece).
+    pub fn pre_tokenizer(&self) -> Option<PreTokenizer> {
+        self.bpe.as_ref().map(|b| b.pre)
+    }
+
+    /// The texts of the control and user-defined tokens (`<|im_start|>`, `</s>`…): what a
+    /// player must not be able to spell into a prompt.
+    pub fn special_texts(&self) -> impl Iterator<Item = &str> {
+        self.specials.iter().map(|(text, _, _)| text.as_str())
     }
 
     /// Whether [`encode`](Self::encode) with `add_special` starts with BOS.
@@ -278,6 +218,10 @@ impl Tokenizer {
         if text.is_empty() {
             return;
         }
+        if let Some(bpe) = &self.bpe {
+            bpe.encode(text, |w| self.exact.get(w).copied(), out);
+            return;
+        }
         let mut escaped = String::with_capacity(text.len() * 2 + 3);
         if space_prefix && self.add_space_prefix {
             escaped.push_str(SPACE);
@@ -323,13 +267,16 @@ impl Tokenizer {
         out
     }
 
-    /// Splits text at user-defined pieces (always) and control tokens (when `parse_special`).
+    /// Splits trusted text (`parse_special`) at its control tokens and user-defined pieces.
+    /// Untrusted text is one fragment: unlike llama.cpp, which matches user-defined pieces even
+    /// then, no special token can be spelled by a player (Qwen's `<think>` and `<tool_call>`
+    /// are user-defined).
     fn partition<'t>(&self, text: &'t str, parse_special: bool) -> Vec<Fragment<'t>> {
+        if !parse_special {
+            return vec![Fragment::Text(text)];
+        }
         let mut fragments = vec![Fragment::Text(text)];
-        for (piece, id, kind) in &self.specials {
-            if *kind == TokenKind::Control && !parse_special {
-                continue;
-            }
+        for (piece, id, _) in &self.specials {
             let mut next = Vec::with_capacity(fragments.len());
             for f in fragments {
                 match f {
@@ -364,7 +311,14 @@ impl Tokenizer {
             return Vec::new();
         };
         match kind {
-            TokenKind::Normal | TokenKind::Unused => piece.replace(SPACE, " ").into_bytes(),
+            TokenKind::Normal | TokenKind::Unused => match &self.bpe {
+                Some(bpe) => {
+                    let mut out = Vec::with_capacity(piece.len());
+                    bpe.decode_piece(piece, &mut out);
+                    out
+                }
+                None => piece.replace(SPACE, " ").into_bytes(),
+            },
             TokenKind::UserDefined => piece.clone().into_bytes(),
             TokenKind::Control => Vec::new(),
             TokenKind::Unknown => "\u{2585}".as_bytes().to_vec(),
@@ -401,35 +355,4 @@ fn parse_byte_piece(piece: &str) -> Option<u8> {
         return None;
     }
     u8::from_str_radix(hex, 16).ok()
-}
-
-fn per_token<T: Clone>(
-    md: &impl MetadataExt,
-    key: &'static str,
-    n: usize,
-    get: impl Fn(&Value) -> Option<T>,
-    default: T,
-) -> Result<Vec<T>, TokenizerError> {
-    let Some(values) = md.opt_array(key)? else {
-        return Ok(vec![default; n]);
-    };
-    if values.len() != n {
-        return Err(TokenizerError::LengthMismatch {
-            key,
-            len: values.len(),
-            vocab: n,
-        });
-    }
-    values
-        .iter()
-        .map(|v| {
-            get(v).ok_or_else(|| {
-                TokenizerError::Metadata(crate::engine::gguf::value_error(
-                    key,
-                    "a per-token array of numbers",
-                    v,
-                ))
-            })
-        })
-        .collect()
 }
