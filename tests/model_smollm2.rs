@@ -124,7 +124,7 @@ fn smollm2_logits_match_llama_cpp_teacher_forced() {
     // path, same sequence; scripts/smollm2_reference.py's figures): mean KL 3.3e-3, same top
     // token at 111/114. Ours is held to that scale.
     assert!(mean <= 1e-2, "mean KL {mean}");
-    assert!(agree >= 0.93, "top-1 agreement {agree}");
+    assert!(agree >= 0.95, "top-1 agreement {agree}");
 }
 
 /// The engine's chat turn with SmolLM2: ChatML from the file, greedy, the line ends at

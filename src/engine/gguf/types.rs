@@ -50,6 +50,8 @@ impl TensorType {
     pub const F16: Self = Self(1);
     /// Q4_0: 32 weights in 18 bytes.
     pub const Q4_0: Self = Self(2);
+    /// Q4_1: 32 weights in 20 bytes.
+    pub const Q4_1: Self = Self(3);
     /// Q8_0: 32 weights in 34 bytes.
     pub const Q8_0: Self = Self(8);
     /// Q4_K: 256 weights in 144 bytes.

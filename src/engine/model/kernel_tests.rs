@@ -104,6 +104,7 @@ fn products(
 fn every_isa_matches_candle() {
     for (format, dtype, cols, seed) in [
         (Format::Q4_0, GgmlDType::Q4_0, 224, 7),
+        (Format::Q4_1, GgmlDType::Q4_1, 256, 9),
         (Format::Q8_0, GgmlDType::Q8_0, 192, 11),
         (Format::Q4K, GgmlDType::Q4K, 512, 13),
         (Format::Q5K, GgmlDType::Q5K, 512, 17),
@@ -133,6 +134,7 @@ fn mixed_formats_in_one_call() {
     let (cols, mut rng) = (256, Lcg(3));
     let specs = [
         (Format::Q4_0, GgmlDType::Q4_0, 20),
+        (Format::Q4_1, GgmlDType::Q4_1, 24),
         (Format::Q8_0, GgmlDType::Q8_0, 33),
         (Format::Q4K, GgmlDType::Q4K, 16),
         (Format::Q6K, GgmlDType::Q6K, 21),
@@ -198,6 +200,7 @@ fn at_least_as_accurate_as_candle() {
     let (rows, cols) = (40, 512);
     for (format, dtype, seed) in [
         (Format::Q4_0, GgmlDType::Q4_0, 4),
+        (Format::Q4_1, GgmlDType::Q4_1, 9),
         (Format::Q8_0, GgmlDType::Q8_0, 5),
         (Format::Q4K, GgmlDType::Q4K, 6),
         (Format::Q5K, GgmlDType::Q5K, 7),
@@ -232,6 +235,7 @@ fn refuses_wrong_sizes() {
     for isa in isas() {
         for (format, values, block) in [
             (Format::Q4_0, 32, 18),
+            (Format::Q4_1, 32, 20),
             (Format::Q8_0, 32, 34),
             (Format::Q4K, 256, 144),
             (Format::Q5K, 256, 176),

@@ -1,4 +1,4 @@
-//! A weight matrix and the kernel that multiplies by it: our Q4_0, Q8_0, Q4_K, Q5_K and Q6_K
+//! A weight matrix and the kernel that multiplies by it: our Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K
 //! kernels at the model's kernel level, candle's `QMatMul` for the generic level and other
 //! tensor types.
 
@@ -14,7 +14,7 @@ use crate::engine::gguf::{GgufFile, TensorType};
 pub(crate) enum Linear {
     /// candle's quantized (or dequantized F32/F16) matmul.
     Candle(QMatMul),
-    /// Our kernels (Q4_0, Q8_0, Q4_K, Q5_K, Q6_K).
+    /// Our kernels (Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K).
     Tiled(TiledMatrix),
 }
 
@@ -39,6 +39,7 @@ impl Linear {
         {
             let format = match info.ty {
                 TensorType::Q4_0 => Some(Format::Q4_0),
+                TensorType::Q4_1 => Some(Format::Q4_1),
                 TensorType::Q8_0 => Some(Format::Q8_0),
                 TensorType::Q4_K => Some(Format::Q4K),
                 TensorType::Q5_K => Some(Format::Q5K),

@@ -11,6 +11,7 @@ mod layer;
 mod linear;
 mod parallel;
 mod q4_0;
+mod q4_1;
 mod q4_k;
 mod q6_k;
 mod q8_0;

@@ -37,6 +37,24 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
     first: usize,
     out: &mut [[f32; ROWS]; TILE],
 ) {
+    // SAFETY: the caller's guarantees, passed on.
+    unsafe { dot_nibbles::<S, T, false>(tile, acts, first, out) }
+}
+
+/// The kernel of Q4_0 (`MIN = false`: values `q - 8`, four lines per block) and Q4_1
+/// (`MIN = true`: values `q` times the scale plus a per-block minimum, whose 16 f16 values sit
+/// in a fifth line: `Σ (d q + m) a = d Σ q a + m Σ a`).
+///
+/// # Safety
+/// `S`'s instruction set, and slices checked by `tiled::check_tile`.
+#[inline(always)]
+pub(super) unsafe fn dot_nibbles<S: Simd, const T: usize, const MIN: bool>(
+    tile: &Tile<'_>,
+    acts: &Acts,
+    first: usize,
+    out: &mut [[f32; ROWS]; TILE],
+) {
+    let stride = if MIN { LINES + 1 } else { LINES };
     // SAFETY: block b's lines and scales lie in the tile, and block b of each activation row
     // lies in the activations (`tiled::check_tile` checked the sizes).
     unsafe {
@@ -45,7 +63,7 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
         for part in 0..S::PARTS {
             let mut acc = [S::fzero(); T];
             for b in 0..acts.blocks_per_row {
-                let lines = tile.lines.as_ptr().add(b * LINES);
+                let lines = tile.lines.as_ptr().add(b * stride);
                 // Two integer chains (low and high nibbles) halve the dependency on `dot`.
                 let mut lo = [S::zero(); T];
                 let mut hi = [S::zero(); T];
@@ -72,9 +90,24 @@ unsafe fn dot_rows<S: Simd, const T: usize>(
                 }
                 let dw = S::rows_f16(tile.scales[b].as_ptr().add(part * S::ROWS));
                 for t in 0..T {
-                    let dot = S::sub(S::add(lo[t], hi[t]), S::splat32(8 * *asum[t].add(b)));
+                    let dot = if MIN {
+                        S::add(lo[t], hi[t])
+                    } else {
+                        S::sub(S::add(lo[t], hi[t]), S::splat32(8 * *asum[t].add(b)))
+                    };
                     let scale = S::fmul(dw, S::fsplat(*ad[t].add(b)));
                     acc[t] = S::fmadd(S::to_f(dot), scale, acc[t]);
+                }
+                if MIN {
+                    // The minima line: 16 f16 values, one per row of the tile.
+                    let mins = (*lines.add(LINES)).0.as_ptr().cast::<u16>();
+                    let mw = S::rows_f16(mins.add(part * S::ROWS));
+                    for t in 0..T {
+                        // Σ a as llama.cpp's Q8_1 keeps it (`s`, an f16), so sums equal its.
+                        let sum =
+                            half::f16::from_f32(*ad[t].add(b) * *asum[t].add(b) as f32).to_f32();
+                        acc[t] = S::fmadd(mw, S::fsplat(sum), acc[t]);
+                    }
                 }
             }
             for t in 0..T {

@@ -1,14 +1,14 @@
-//! Our own quantized matrix multiplication, the hot path of Q4_0, Q8_0, Q4_K, Q5_K and Q6_K
+//! Our own quantized matrix multiplication, the hot path of Q4_0, Q4_1, Q8_0, Q4_K, Q5_K and Q6_K
 //! models, in one layout for every format and instruction set.
 //!
 //! - The weights are repacked once at load into tiles of 16 rows: per block of the format, a
 //!   few aligned 64-byte lines, each holding 4 bytes of every row of the tile (a 32-bit lane
 //!   per row). One `vpdpbusd` of a line with 4 broadcast activation bytes advances all 16
 //!   output rows; every load is aligned and whole, and a tile is one contiguous stream.
-//!   Q4_0/Q8_0 keep the f16 scales of a block's 16 rows together beside the lines; the
+//!   Q4_0/Q4_1/Q8_0 keep the f16 scales of a block's 16 rows together beside the lines; the
 //!   K-quants keep their scales, minima and super-block scales in lines after the values.
 //! - Activations are quantized once per call as llama.cpp does for the format ([`acts`]:
-//!   Q8_0 for Q4_0/Q8_0, Q8_K for the K-quants), so results equal candle's and llama.cpp's
+//!   Q8_0 for Q4_0/Q4_1/Q8_0, Q8_K for the K-quants), so results equal candle's and llama.cpp's
 //!   kernels to float rounding (unit tests).
 //! - Each weight line is reused for a tile of up to [`TILE`] activation rows (prompts), and the
 //!   16-row tiles of all matrices of a call (Q/K/V, gate/up) are shared out in one parallel pass
@@ -28,7 +28,7 @@ use std::cell::RefCell;
 use super::acts::{Acts, ActsKind};
 use super::expanded::{self, Packed};
 use super::parallel::par_row_chunks;
-use super::{q4_0, q4_k, q6_k, q8_0};
+use super::{q4_0, q4_1, q4_k, q6_k, q8_0};
 use crate::engine::cpu::{KernelLevel, detect};
 
 /// Weight rows interleaved in one tile (16 int32 lanes of a 512-bit register).
@@ -113,6 +113,8 @@ impl Isa {
 pub(crate) enum Format {
     /// 4-bit values with an f16 scale per 32.
     Q4_0,
+    /// 4-bit values with an f16 scale and an f16 minimum per 32.
+    Q4_1,
     /// 8-bit values with an f16 scale per 32.
     Q8_0,
     /// 4-bit values, 6-bit scales and minima per 32, f16 scales per 256.
@@ -133,6 +135,7 @@ impl Format {
     const fn block_bytes(self) -> usize {
         match self {
             Self::Q4_0 => q4_0::BLOCK_BYTES,
+            Self::Q4_1 => q4_1::BLOCK_BYTES,
             Self::Q8_0 => q8_0::BLOCK_BYTES,
             Self::Q4K => q4_k::Q4K_BLOCK_BYTES,
             Self::Q5K => q4_k::Q5K_BLOCK_BYTES,
@@ -144,6 +147,7 @@ impl Format {
     pub(super) const fn lines(self) -> usize {
         match self {
             Self::Q4_0 => q4_0::LINES,
+            Self::Q4_1 => q4_1::LINES,
             Self::Q8_0 => q8_0::LINES,
             Self::Q4K => q4_k::Q4K_LINES,
             Self::Q5K => q4_k::Q5K_LINES,
@@ -154,7 +158,7 @@ impl Format {
     /// How its activations are quantized.
     const fn acts(self) -> ActsKind {
         match self {
-            Self::Q4_0 | Self::Q8_0 => ActsKind::Q8_0,
+            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 => ActsKind::Q8_0,
             Self::Q4K | Self::Q5K | Self::Q6K => ActsKind::Q8K,
         }
     }
@@ -163,6 +167,7 @@ impl Format {
     fn kernels(self, isa: Isa) -> &'static Kernels {
         match self {
             Self::Q4_0 => isa.pick(&q4_0::AVX512, &q4_0::AVX2_VNNI, &q4_0::AVX2),
+            Self::Q4_1 => isa.pick(&q4_1::AVX512, &q4_1::AVX2_VNNI, &q4_1::AVX2),
             Self::Q8_0 => isa.pick(&q8_0::AVX512, &q8_0::AVX2_VNNI, &q8_0::AVX2),
             Self::Q4K => isa.pick(&q4_k::Q4K_AVX512, &q4_k::Q4K_AVX2_VNNI, &q4_k::Q4K_AVX2),
             Self::Q5K => isa.pick(&q4_k::Q5K_AVX512, &q4_k::Q5K_AVX2_VNNI, &q4_k::Q5K_AVX2),
@@ -181,7 +186,7 @@ impl Format {
             )
         };
         match self {
-            Self::Q4_0 | Self::Q8_0 => None,
+            Self::Q4_0 | Self::Q4_1 | Self::Q8_0 => None,
             Self::Q4K => Some((Packed::Q4K, mins())),
             Self::Q5K => Some((Packed::Q5K, mins())),
             Self::Q6K => Some((
@@ -195,10 +200,17 @@ impl Format {
         }
     }
 
+    /// Whether the tile keeps one f16 scale per row and block beside its lines (Q4_0, Q4_1,
+    /// Q8_0; the K-quants keep theirs in lines).
+    const fn has_block_scales(self) -> bool {
+        matches!(self, Self::Q4_0 | Self::Q4_1 | Self::Q8_0)
+    }
+
     /// Repacks row `row % 16` of one GGUF block into the block's lines (and Q4_0/Q8_0 scales).
     fn repack(self, src: &[u8], row: usize, lines: &mut [Line], scales: &mut Scales) {
         match self {
             Self::Q4_0 => q4_0::repack(src, row, lines, scales),
+            Self::Q4_1 => q4_1::repack(src, row, lines, scales),
             Self::Q8_0 => q8_0::repack(src, row, lines, scales),
             Self::Q4K => q4_k::repack(src, row, lines, false),
             Self::Q5K => q4_k::repack(src, row, lines, true),
@@ -254,7 +266,7 @@ impl TiledMatrix {
         let tiles = rows.div_ceil(ROWS);
         // Padding rows stay zero: scale 0, so their values do not matter.
         let mut packed = vec![Line([0; 64]); tiles * nb * lines];
-        let per_block_scales = matches!(format, Format::Q4_0 | Format::Q8_0);
+        let per_block_scales = format.has_block_scales();
         let mut scales = vec![[0u16; ROWS]; if per_block_scales { tiles * nb } else { 0 }];
         let mut unused: Scales = [0; ROWS];
         for (row, src) in bytes.chunks_exact(nb * block_bytes).enumerate() {
@@ -363,11 +375,7 @@ thread_local! {
 /// Checks the slices a kernel is handed (`lines` per block); a failure is a bug in this module.
 fn check_tile(tile: &Tile<'_>, format: Format, lines: usize, acts: &Acts, first: usize, n: usize) {
     let nb = acts.blocks_per_row;
-    let scales = if matches!(format, Format::Q4_0 | Format::Q8_0) {
-        nb
-    } else {
-        0
-    };
+    let scales = if format.has_block_scales() { nb } else { 0 };
     assert!(
         tile.lines.len() == nb * lines && tile.scales.len() == scales,
         "tile size"
