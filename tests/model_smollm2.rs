@@ -51,17 +51,20 @@ fn smollm2_tokenizes_as_llama_cpp() {
 fn smollm2_chat_prompt_is_llama_cpps() {
     let (gguf, tok) = open();
     let r = reference();
-    let template = ChatTemplate::detect(
-        gguf.opt_str("tokenizer.chat_template").unwrap(),
-        gguf.opt_str("general.name").unwrap(),
-    );
-    assert_eq!(template, ChatTemplate::ChatMl);
+    let jinja = gguf.opt_str("tokenizer.chat_template").unwrap();
+    let name = gguf.opt_str("general.name").unwrap();
+    // The file's own Jinja template, and the hand-written ChatML it is detected as.
+    let template = ChatTemplate::for_vocabulary(&tok, jinja, name);
+    assert_eq!(template, ChatTemplate::Jinja);
+    assert_eq!(ChatTemplate::detect(jinja, name), ChatTemplate::ChatMl);
     let messages = [
         ChatMessage::new(Role::System, r["chat"]["system"].as_str().unwrap()),
         ChatMessage::new(Role::User, r["chat"]["user"].as_str().unwrap()),
     ];
-    let prompt = template.render(&tok, &messages).unwrap();
-    assert_eq!(prompt, ids(&r["chat"]["prompt_ids"]));
+    for t in [ChatTemplate::Jinja, ChatTemplate::ChatMl] {
+        let prompt = t.render(&tok, &messages).unwrap();
+        assert_eq!(prompt, ids(&r["chat"]["prompt_ids"]), "{t:?}");
+    }
     let stops = template.stop_tokens(&tok);
     assert!(stops.contains(&tok.token_id("<|im_end|>").unwrap()));
 }

@@ -190,3 +190,67 @@ fn a_real_model_npc_shows_its_emotion_and_acts() {
     assert_eq!(lines, 2);
     assert!(sales > 0, "no seed sold anything");
 }
+
+/// The plugin with a real instruct model: SmolLM2-135M-Instruct (byte-level BPE, ChatML) answers
+/// the player in Mara's persona; the line streams, ends by itself (not at the token limit), and
+/// no chunk shows template markup.
+#[test]
+fn smollm2_answers_the_player_through_the_plugin() {
+    let mut app = app(
+        LlamaDialoguePlugin {
+            model: ModelSource::path(common::smollm2()),
+            threads: Some(1),
+            sampling: bevy_llama_dialogue::engine::sampler::SamplingParams {
+                max_tokens: 120,
+                ..bevy_llama_dialogue::engine::sampler::SamplingParams::greedy()
+            },
+            ..default()
+        },
+        false,
+    );
+    app.world_mut()
+        .spawn((DialogueListener, Transform::default()));
+    let mara = spawn_npc(&mut app, "mara", -2.0);
+    run_until_loaded(&mut app);
+    assert_eq!(
+        app.world().resource::<DialogueBackendRes>().kind(),
+        BackendKind::LocalModel
+    );
+    send(
+        &mut app,
+        PlayerSaid {
+            npc: mara,
+            text: "Good evening! What is your name, and what do you do here?".into(),
+        },
+    );
+    // A frame bound, not a clock: SmolLM2 in a debug build needs a few thousand frames.
+    let mut finished = false;
+    for _ in 0..20 {
+        if run_until(&mut app, |a| log(a).count("Finished") == 1) {
+            finished = true;
+            break;
+        }
+    }
+    assert!(finished, "{:?}", log(&app).kinds_for(mara));
+    let kinds = log(&app).kinds_for(mara);
+    let chunks: Vec<&str> = kinds
+        .iter()
+        .filter_map(|k| k.strip_prefix("Chunk: "))
+        .collect();
+    assert!(chunks.len() >= 3, "streamed in pieces: {kinds:?}");
+    let text = app.world().get::<SpeechBuffer>(mara).unwrap().text.clone();
+    eprintln!("Mara (SmolLM2-135M-Instruct, greedy): {text:?}");
+    assert_eq!(chunks.concat(), text);
+    assert!(text.split_whitespace().count() >= 5, "{text:?}");
+    assert!(!text.contains("<|") && !text.contains("|>"), "{text:?}");
+    let last = app
+        .world()
+        .resource::<DialogueStats>()
+        .last
+        .clone()
+        .unwrap();
+    assert!(
+        last.generated_tokens < 120,
+        "the line ended by itself: {last:?}"
+    );
+}

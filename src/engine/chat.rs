@@ -55,6 +55,10 @@ pub enum ChatTemplate {
     /// No roles, for base models such as stories260K (completion): the system text on its own
     /// line, then each message as a paragraph; the model continues the last one.
     Plain,
+    /// The model's own Jinja template (`tokenizer.chat_template`, kept by the
+    /// [`Tokenizer`]), rendered with minijinja ([`crate::engine::jinja`]): chosen for byte-level
+    /// BPE files whose template compiles (Llama 3.x, SmolLM2, Qwen); thinking is off.
+    Jinja,
 }
 
 /// A conversation that the template cannot express.
@@ -75,6 +79,9 @@ pub enum ChatError {
         /// Its role.
         role: Role,
     },
+    /// The model's Jinja template is missing, does not compile or failed to render.
+    #[error("{0}")]
+    Jinja(String),
 }
 
 /// A rendered piece: text to encode, or a token id.
@@ -105,9 +112,22 @@ impl ChatTemplate {
         }
     }
 
-    /// Parses `llama2`, `zephyr`, `chatml` or `plain`.
+    /// The template for a loaded vocabulary: its own Jinja template for a byte-level BPE
+    /// vocabulary whose template compiled, else [`detect`](Self::detect) from the Jinja text and
+    /// the model's name (SentencePiece files keep the hand-written templates, which match
+    /// llama.cpp's ids exactly).
+    pub fn for_vocabulary(tok: &Tokenizer, jinja: Option<&str>, model_name: Option<&str>) -> Self {
+        if tok.pre_tokenizer().is_some() && tok.chat_jinja().is_some() {
+            Self::Jinja
+        } else {
+            Self::detect(jinja, model_name)
+        }
+    }
+
+    /// Parses `llama2`, `zephyr`, `chatml`, `plain` or `jinja` (the file's own template).
     pub fn from_name(name: &str) -> Option<Self> {
         match name.to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "jinja" => Some(Self::Jinja),
             "llama2" | "llama2chat" => Some(Self::Llama2),
             "zephyr" | "tinyllama" => Some(Self::Zephyr),
             "chatml" => Some(Self::ChatMl),
@@ -122,7 +142,7 @@ impl ChatTemplate {
             Self::Llama2 => &["[INST]"],
             Self::Zephyr => &["<|user|>", "<|system|>"],
             Self::ChatMl => &["<|im_end|>", "<|im_start|>"],
-            Self::Plain => &[],
+            Self::Plain | Self::Jinja => &[],
         }
     }
 
@@ -146,6 +166,14 @@ impl ChatTemplate {
 
     /// Renders `messages` and the opening of the assistant's answer as token ids.
     pub fn render(self, tok: &Tokenizer, messages: &[ChatMessage]) -> Result<Vec<u32>, ChatError> {
+        if self == Self::Jinja {
+            if messages.is_empty() {
+                return Err(ChatError::Empty);
+            }
+            return jinja(tok)?
+                .render(tok, messages)
+                .map_err(|e| ChatError::Jinja(e.to_string()));
+        }
         let segments = self.segments(tok, messages)?;
         let mut out = Vec::new();
         let mut prev_special = true;
@@ -187,6 +215,11 @@ impl ChatTemplate {
         tok: &Tokenizer,
         messages: &[ChatMessage],
     ) -> Result<String, ChatError> {
+        if self == Self::Jinja {
+            return jinja(tok)?
+                .render_string(tok, messages)
+                .map_err(|e| ChatError::Jinja(e.to_string()));
+        }
         let piece = |id: u32| tok.piece(id).unwrap_or("").to_owned();
         Ok(self
             .segments(tok, messages)?
@@ -317,9 +350,22 @@ impl ChatTemplate {
                 }
                 out.push(Segment::Text(text));
             }
+            // Rendered by `render` and `render_text` before they ask for segments.
+            Self::Jinja => return Err(jinja(tok).err().unwrap_or(ChatError::Empty)),
         }
         Ok(out)
     }
+}
+
+/// The vocabulary's compiled Jinja template, or the error that there is none.
+fn jinja(tok: &Tokenizer) -> Result<&crate::engine::jinja::JinjaChat, ChatError> {
+    tok.chat_jinja().ok_or_else(|| {
+        ChatError::Jinja(
+            "the model has no usable chat template (tokenizer.chat_template): pick llama2, \
+             zephyr, chatml or plain"
+                .into(),
+        )
+    })
 }
 
 fn role_name(role: Role) -> &'static str {

@@ -106,7 +106,8 @@ impl Llama {
             });
         }
         let jinja = gguf.opt_str("tokenizer.chat_template").ok().flatten();
-        let template = ChatTemplate::detect(jinja, model.config().name.as_deref());
+        let template =
+            ChatTemplate::for_vocabulary(&tokenizer, jinja, model.config().name.as_deref());
         Ok(Self {
             model,
             tokenizer,

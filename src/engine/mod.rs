@@ -9,6 +9,7 @@ pub mod constrain;
 pub mod cpu;
 pub mod generate;
 pub mod gguf;
+pub mod jinja;
 pub mod llama;
 pub mod model;
 pub mod pool;

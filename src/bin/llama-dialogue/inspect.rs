@@ -60,7 +60,7 @@ pub fn run(args: Args) -> CliResult {
             .opt_str("general.architecture")?
             .unwrap_or("?")
             .to_owned(),
-        chat_template: ChatTemplate::detect(jinja, config.name.as_deref()),
+        chat_template: ChatTemplate::for_vocabulary(&tok, jinja, config.name.as_deref()),
         chat_template_source: match (jinja, &config.name) {
             (Some(_), _) => "tokenizer.chat_template",
             (None, Some(_)) => "general.name",

@@ -170,6 +170,16 @@ impl Tokenizer {
             }
         };
         let is_bpe = bpe.is_some();
+        let chat_jinja = match md.opt_str("tokenizer.chat_template")? {
+            Some(source) => match crate::engine::jinja::JinjaChat::new(source) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::warn!("{e}; the hand-written templates will be used");
+                    None
+                }
+            },
+            None => None,
+        };
         Ok(Self {
             pieces,
             scores,
@@ -193,6 +203,7 @@ impl Tokenizer {
                 .opt_bool("tokenizer.ggml.add_space_prefix")?
                 .unwrap_or(!is_bpe),
             bpe,
+            chat_jinja,
         })
     }
 }

@@ -116,6 +116,8 @@ pub struct Tokenizer {
     eog: Vec<u32>,
     /// The merges of a byte-level BPE vocabulary (`None`: SentencePiece).
     bpe: Option<Box<bpe::Bpe>>,
+    /// The file's chat template (`tokenizer.chat_template`), when it compiled.
+    chat_jinja: Option<crate::engine::jinja::JinjaChat>,
     add_bos: bool,
     add_eos: bool,
     add_space_prefix: bool,
@@ -148,6 +150,12 @@ impl Tokenizer {
     /// Whether `id` ends generation (see [`eog_ids`](Self::eog_ids)).
     pub fn is_eog(&self, id: u32) -> bool {
         self.eog.binary_search(&id).is_ok()
+    }
+
+    /// The file's own chat template (`tokenizer.chat_template`), compiled; `None` when the file
+    /// has none or it does not compile (a warning is logged).
+    pub fn chat_jinja(&self) -> Option<&crate::engine::jinja::JinjaChat> {
+        self.chat_jinja.as_ref()
     }
 
     /// The pre-tokenizer of a byte-level BPE vocabulary (`None`: SentencePiece).
