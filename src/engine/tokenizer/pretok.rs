@@ -58,19 +58,21 @@ impl PreTokenizer {
             Self::Llama3 => lens = apply(&chars, &lens, |c, o| llama3(c, o, 3)),
             Self::Qwen2 => lens = apply(&chars, &lens, |c, o| llama3(c, o, 1)),
             Self::Smollm => {
-                lens = apply(&chars, &lens, |c, o| isolate_runs(c, o, |k| k.number, 1));
+                lens = apply(&chars, &lens, |c, o| {
+                    isolate_runs(c, o, |k| k.number, 1, false)
+                });
                 lens = apply(&chars, &lens, gpt2);
             }
             Self::Default => {
                 lens = apply(&chars, &lens, |c, o| {
-                    isolate_runs(c, o, |k| k.punct_or_operator, usize::MAX)
+                    isolate_runs(c, o, |k| k.punct_or_operator, usize::MAX, false)
                 });
                 lens = apply(&chars, &lens, gpt2);
                 lens = apply(&chars, &lens, |c, o| {
-                    isolate_runs(c, o, |k| k.number, usize::MAX)
+                    isolate_runs(c, o, |k| k.number, usize::MAX, false)
                 });
                 lens = apply(&chars, &lens, |c, o| {
-                    isolate_runs(c, o, |k| k.ascii_digit, 3)
+                    isolate_runs(c, o, |k| k.ascii_digit, 3, true)
                 });
             }
         }
@@ -149,9 +151,17 @@ fn apply(chars: &Chars, lens: &[usize], split: impl Fn(&Chars, &mut Vec<usize>))
     out
 }
 
-/// Pieces of `chars` cut at the runs of `is` characters (each run cut into pieces of at most
-/// `max` characters, left to right); what lies between the runs stays one piece.
-fn isolate_runs(chars: &Chars, out: &mut Vec<usize>, is: impl Fn(Class) -> bool, max: usize) {
+/// Pieces of `chars` cut at the runs of `is` characters, each run cut into pieces of at most
+/// `max` characters, left to right; what lies between the runs stays one piece. With
+/// `exactly`, a pattern of exactly `max` characters (`[0-9][0-9][0-9]`): a shorter rest of a
+/// run is no match and stays with what lies between.
+fn isolate_runs(
+    chars: &Chars,
+    out: &mut Vec<usize>,
+    is: impl Fn(Class) -> bool,
+    max: usize,
+    exactly: bool,
+) {
     let mut gap = 0;
     let mut i = 0;
     while i < chars.len() {
@@ -161,8 +171,7 @@ fn isolate_runs(chars: &Chars, out: &mut Vec<usize>, is: impl Fn(Class) -> bool,
             continue;
         }
         let run = chars[i..].iter().take_while(|c| is(c.2)).count();
-        // A run shorter than `max` at its end is no match of `[0-9]{3}`: it stays in the gap.
-        let whole = if max == 3 { run - run % 3 } else { run };
+        let whole = if exactly { run - run % max } else { run };
         if whole == 0 {
             gap += run;
             i += run;
@@ -171,17 +180,22 @@ fn isolate_runs(chars: &Chars, out: &mut Vec<usize>, is: impl Fn(Class) -> bool,
         if gap > 0 {
             out.push(gap);
         }
-        let mut left = whole;
-        while left > 0 {
-            let n = left.min(max);
-            out.push(n);
-            left -= n;
-        }
+        push_pieces(out, whole, max);
         gap = run - whole;
         i += run;
     }
     if gap > 0 {
         out.push(gap);
+    }
+}
+
+/// Pushes `len` characters as pieces of `max`, left to right (the last may be shorter).
+fn push_pieces(out: &mut Vec<usize>, len: usize, max: usize) {
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(max);
+        out.push(n);
+        left -= n;
     }
 }
 
@@ -321,12 +335,7 @@ fn llama3(chars: &Chars, out: &mut Vec<usize>, digits: usize) {
             while p.number(i + run) {
                 run += 1;
             }
-            let mut left = run;
-            while left > 0 {
-                let n = left.min(digits);
-                out.push(n);
-                left -= n;
-            }
+            push_pieces(out, run, digits);
             i += run;
             continue;
         }
