@@ -31,6 +31,10 @@ struct Report {
     bos: u32,
     eos: u32,
     add_bos: bool,
+    /// `SentencePiece`, or `byte-level BPE (<pre-tokenizer>)`.
+    tokenizer: String,
+    /// The tokens that end generation, as `id text`.
+    end_of_generation: Vec<String>,
     chat_template: ChatTemplate,
     chat_template_source: &'static str,
     tensor_count: usize,
@@ -71,6 +75,15 @@ pub fn run(args: Args) -> CliResult {
         bos: tok.bos_id(),
         eos: tok.eos_id(),
         add_bos: tok.adds_bos(),
+        tokenizer: match tok.pre_tokenizer() {
+            Some(pre) => format!("byte-level BPE (pre-tokenizer {pre:?})"),
+            None => "SentencePiece".to_owned(),
+        },
+        end_of_generation: tok
+            .eog_ids()
+            .iter()
+            .map(|&id| format!("{id} {}", tok.piece(id).unwrap_or("?")))
+            .collect(),
         tensor_count: gguf.tensors().len(),
         tensor_types,
         weight_bytes: gguf.tensors().iter().filter_map(|t| t.byte_size()).sum(),
@@ -113,6 +126,8 @@ pub fn run(args: Args) -> CliResult {
         "vocab:           {} tokens (bos {}, eos {}, add_bos {})",
         report.vocab_size, report.bos, report.eos, report.add_bos
     );
+    println!("tokenizer:       {}", report.tokenizer);
+    println!("end tokens:      {}", report.end_of_generation.join(", "));
     println!(
         "chat_template:   {:?} (from {})",
         report.chat_template, report.chat_template_source

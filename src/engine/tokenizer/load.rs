@@ -33,7 +33,19 @@ impl Tokenizer {
         let pre = match model {
             "llama" => None,
             "gpt2" => {
-                let name = md.opt_str("tokenizer.ggml.pre")?.unwrap_or("default");
+                let name = match md.opt_str("tokenizer.ggml.pre")? {
+                    Some(name) => name,
+                    None => {
+                        // As llama.cpp: an old conversion; its words may be cut differently
+                        // from the model's own tokenizer.
+                        tracing::warn!(
+                            "the GGUF file names no pre-tokenizer (tokenizer.ggml.pre): using \
+                             llama.cpp's `default`; ids may differ from the model's own \
+                             tokenizer, reconvert the model if answers look wrong"
+                        );
+                        "default"
+                    }
+                };
                 Some(
                     PreTokenizer::from_name(name)
                         .ok_or_else(|| TokenizerError::UnsupportedPreTokenizer(name.to_owned()))?,
