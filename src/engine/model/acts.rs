@@ -52,6 +52,9 @@ pub(super) struct Acts {
     /// Q8_K only, [`PAIRS`] per block: the sums per 32 values two by two, then the sums per 16
     /// two by two, each pair as two 16-bit halves (low: the first) for `Simd::dot_i16`.
     pub(super) pairs: Vec<i32>,
+    /// Q8_0 only, one per block: `Σ a` as llama.cpp's Q8_1 keeps it (`s = f16(d × Σ q)`), for
+    /// the minima of Q4_1 weights. Made once here, not once per weight tile.
+    pub(super) totals: Vec<f32>,
     pub(super) blocks_per_row: usize,
 }
 
@@ -76,6 +79,7 @@ impl Acts {
             scales: vec![0.0; n],
             sums: vec![0; n * groups],
             pairs: vec![0; pairs],
+            totals: Vec::new(),
             blocks_per_row,
         };
         let chunks = x[..m * cols].chunks_exact(block);
@@ -89,6 +93,14 @@ impl Acts {
             for (sum, group) in sums.iter_mut().zip(q.chunks_exact(block / groups)) {
                 *sum = group.iter().map(|&v| i32::from(v)).sum();
             }
+        }
+        if kind == ActsKind::Q8_0 {
+            acts.totals = acts
+                .scales
+                .iter()
+                .zip(&acts.sums)
+                .map(|(&d, &sum)| half::f16::from_f32(d * sum as f32).to_f32())
+                .collect();
         }
         if kind == ActsKind::Q8K {
             for (s, p) in acts
@@ -125,6 +137,12 @@ impl Acts {
             std::array::from_fn(|t| self.scales.as_ptr().wrapping_add((first + t) * nb)),
             std::array::from_fn(|t| self.sums.as_ptr().wrapping_add((first + t) * nb * groups)),
         )
+    }
+
+    /// Pointers to the block totals ([`Acts::totals`], Q8_0) of rows `first..first + T`.
+    pub(super) fn totals<const T: usize>(&self, first: usize) -> [*const f32; T] {
+        let nb = self.blocks_per_row;
+        std::array::from_fn(|t| self.totals.as_ptr().wrapping_add((first + t) * nb))
     }
 }
 

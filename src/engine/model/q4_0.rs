@@ -60,6 +60,7 @@ pub(super) unsafe fn dot_nibbles<S: Simd, const T: usize, const MIN: bool>(
     unsafe {
         let low = S::splat8(0x0F);
         let (aq, ad, asum) = acts.rows::<T>(first);
+        let totals = acts.totals::<T>(first);
         for part in 0..S::PARTS {
             let mut acc = [S::fzero(); T];
             for b in 0..acts.blocks_per_row {
@@ -103,10 +104,7 @@ pub(super) unsafe fn dot_nibbles<S: Simd, const T: usize, const MIN: bool>(
                     let mins = (*lines.add(LINES)).0.as_ptr().cast::<u16>();
                     let mw = S::rows_f16(mins.add(part * S::ROWS));
                     for t in 0..T {
-                        // Σ a as llama.cpp's Q8_1 keeps it (`s`, an f16), so sums equal its.
-                        let sum =
-                            half::f16::from_f32(*ad[t].add(b) * *asum[t].add(b) as f32).to_f32();
-                        acc[t] = S::fmadd(mw, S::fsplat(sum), acc[t]);
+                        acc[t] = S::fmadd(mw, S::fsplat(*totals[t].add(b)), acc[t]);
                     }
                 }
             }

@@ -383,6 +383,7 @@ fn check_tile(tile: &Tile<'_>, format: Format, lines: usize, acts: &Acts, first:
     assert!(
         acts.kind == format.acts()
             && (first + n) * nb <= acts.scales.len()
+            && (acts.kind != ActsKind::Q8_0 || (first + n) * nb <= acts.totals.len())
             && (1..=TILE).contains(&n),
         "activation rows"
     );
