@@ -124,11 +124,10 @@ fn measure_drawn(
     }
 }
 
-fn spawn_bubbles(
-    mut commands: Commands,
-    font: Res<BubbleFont>,
-    npcs: Query<(Entity, &NpcLabel), (With<Npc>, Added<NpcLabel>)>,
-) {
+/// NPCs whose name label just appeared.
+type NewLabels<'w, 's> = Query<'w, 's, (Entity, &'static NpcLabel), (With<Npc>, Added<NpcLabel>)>;
+
+fn spawn_bubbles(mut commands: Commands, font: Res<BubbleFont>, npcs: NewLabels) {
     for (npc, label) in &npcs {
         let text_font = |size: f32| TextFont {
             font: font.0.clone().into(),

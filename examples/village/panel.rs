@@ -131,7 +131,7 @@ fn dialogue_panel(
     mut c: ResMut<Conversation>,
     mut focus: ResMut<UiFocus>,
     stories: Query<&DialogueStory, With<PlayerStory>>,
-    backend: Res<DialogueBackendRes>,
+    backend: Res<DialogueBackendHandle>,
     stats: Res<DialogueStats>,
     buffers: Query<(&SpeechBuffer, &NpcLabel)>,
     mut pick: MessageWriter<ChoicePicked>,

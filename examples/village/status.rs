@@ -12,7 +12,7 @@ use bevy_egui::{EguiContexts, EguiPrimaryContextPass, egui};
 use bevy_llama_dialogue::engine::backend::LocalLlama;
 use bevy_llama_dialogue::engine::source::ModelSource;
 use bevy_llama_dialogue::engine::worker::WorkerConfig;
-use bevy_llama_dialogue::plugin::{DialogueBackendRes, DialogueBackendStatus, DialogueStats};
+use bevy_llama_dialogue::plugin::{DialogueBackendHandle, DialogueBackendStatus, DialogueStats};
 
 /// Seconds the "ready" card stays.
 const READY_CARD: f32 = 5.0;
@@ -95,7 +95,7 @@ fn models_in(dir: &Path) -> Vec<PathBuf> {
 fn swap_model(
     mut commands: Commands,
     mut picker: ResMut<ModelPicker>,
-    backend: Res<DialogueBackendRes>,
+    backend: Res<DialogueBackendHandle>,
 ) {
     if picker.requested.is_none() || backend.in_flight() > 0 {
         return;
@@ -105,7 +105,7 @@ fn swap_model(
     };
     info!("loading {}", path.display());
     let worker = LocalLlama::spawn(WorkerConfig::new(ModelSource::Path(path.clone())));
-    commands.insert_resource(DialogueBackendRes::new(Box::new(worker)));
+    commands.insert_resource(DialogueBackendHandle::new(Box::new(worker)));
     commands.insert_resource(Loading::of(Some(path)));
 }
 
@@ -121,7 +121,7 @@ fn overlay(
     mut contexts: EguiContexts,
     time: Res<Time>,
     status: Res<DialogueBackendStatus>,
-    backend: Res<DialogueBackendRes>,
+    backend: Res<DialogueBackendHandle>,
     loading: Res<Loading>,
 ) -> Result {
     let ctx = contexts.ctx_mut()?;

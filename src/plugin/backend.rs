@@ -138,7 +138,7 @@ impl Speaking {
 /// Held in a `Mutex` only so the resource is `Sync`; systems reach it through `ResMut` and
 /// `Mutex::get_mut`, which never locks.
 #[derive(Resource)]
-pub struct DialogueBackendRes {
+pub struct DialogueBackendHandle {
     inner: Mutex<Replies>,
     kind: BackendKind,
     label: String,
@@ -146,7 +146,7 @@ pub struct DialogueBackendRes {
     fallback_reason: Option<String>,
 }
 
-impl DialogueBackendRes {
+impl DialogueBackendHandle {
     /// Wraps a backend.
     pub fn new(backend: Box<dyn DialogueBackend>) -> Self {
         Self {

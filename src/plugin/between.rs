@@ -3,7 +3,7 @@
 
 use bevy::prelude::*;
 
-use super::backend::{DialogueBackendRes, Purpose, Speaking, hold};
+use super::backend::{DialogueBackendHandle, Purpose, Speaking, hold};
 use super::components::SpeechBuffer;
 use super::events::DialogueError;
 use super::lookup::{NotReady, NpcLookup};
@@ -13,7 +13,7 @@ use super::story::{DialogueStory, player_partner};
 use super::talk::sampling_for;
 use crate::engine::backend::{BackendRequest, ConversationId, GenerateRequest, Prompt, RequestId};
 use crate::engine::chat::{ChatMessage, Role};
-use crate::story::{MEMORY_TURNS, Persona};
+use crate::story::{MEMORY_TURNS, Persona, keep_last};
 
 /// Two NPCs talk to each other: `a` opens, then they take turns, `lines` lines in all (`None`:
 /// until a [`CancelDialogue`] on either, or either is despawned). Each line streams on its
@@ -94,8 +94,7 @@ impl Exchanges {
         };
         let (speaker, listener) = x.next_speaker();
         x.said.push((speaker, text.to_owned()));
-        let extra = x.said.len().saturating_sub(MEMORY_TURNS);
-        x.said.drain(..extra);
+        keep_last(&mut x.said, MEMORY_TURNS);
         x.spoken += 1;
         x.waiting = None;
         if let Some(left) = &mut x.left {
@@ -133,7 +132,7 @@ fn end(commands: &mut Commands, x: Exchange, a_alive: bool, b_alive: bool) {
 pub(crate) fn start_and_stop(
     mut commands: Commands,
     mut exchanges: ResMut<Exchanges>,
-    mut backend: ResMut<DialogueBackendRes>,
+    mut backend: ResMut<DialogueBackendHandle>,
     lookup: NpcLookup,
     mut talk: MessageReader<TalkBetween>,
     mut cancel: MessageReader<CancelDialogue>,
@@ -201,7 +200,7 @@ pub(crate) fn start_and_stop(
 pub(crate) fn advance(
     mut commands: Commands,
     mut exchanges: ResMut<Exchanges>,
-    mut backend: ResMut<DialogueBackendRes>,
+    mut backend: ResMut<DialogueBackendHandle>,
     stories: Query<&DialogueStory>,
     lookup: NpcLookup,
     mut buffers: Query<&mut SpeechBuffer>,
@@ -246,7 +245,7 @@ pub(crate) fn advance(
             conversation: ConversationId(x.key << 1 | u64::from(speaker == x.b) | 1 << 63),
             prompt,
             params: sampling_for(&lookup, persona),
-            priority: lookup.priority(speaker, player_partner(&stories)),
+            priority: lookup.priority(speaker, player_partner(stories)),
             fallback: Some(fallback.clone()),
             constraint: None,
             banned: guard.banned(),

@@ -3,12 +3,17 @@
 use bevy::prelude::*;
 
 use super::assets::PersonaAsset;
-use crate::engine::chat::ChatMessage;
 
 /// An NPC that can talk. One spawn gives it everything it needs:
 /// `commands.spawn((Npc::new(persona), Transform::default()))`.
 #[derive(Component, Debug, Clone)]
-#[require(SpeechBuffer, NpcMemory, NpcStats, super::backend::Speaking, Transform)]
+#[require(
+    SpeechBuffer,
+    FreeChatMemory,
+    NpcStats,
+    super::backend::Speaking,
+    Transform
+)]
 pub struct Npc {
     /// Its persona (also its cast key in stories: the persona's `id`).
     pub persona: Handle<PersonaAsset>,
@@ -58,11 +63,15 @@ impl NpcStats {
     }
 }
 
-/// Free-chat memory of an NPC that is not in the running story (recent turns with the player).
-#[derive(Component, Debug, Clone, Default)]
-pub struct NpcMemory {
-    /// Oldest first.
-    pub turns: Vec<ChatMessage>,
+/// Free-chat memory of an NPC that is not in the running story: the story layer's
+/// [`NpcMemory`](crate::story::NpcMemory) (recent turns with the player, oldest first, trimmed to
+/// [`MEMORY_TURNS`](crate::story::MEMORY_TURNS)), which it dereferences to, and whether the
+/// persona's prompt was warmed.
+#[derive(Component, Debug, Clone, Default, Deref, DerefMut)]
+pub struct FreeChatMemory {
+    /// The turns (and facts) remembered.
+    #[deref]
+    pub memory: crate::story::NpcMemory,
     /// A warm request was sent for this NPC's persona.
     pub warmed: bool,
 }

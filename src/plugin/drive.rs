@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bevy::prelude::*;
 
 use super::assets::StoryAsset;
-use super::backend::{DialogueBackendRes, LineMarkup, Purpose, Speaking, hold};
+use super::backend::{DialogueBackendHandle, LineMarkup, Purpose, Speaking, hold};
 use super::components::SpeechBuffer;
 use super::events::{
     ChoicesPresented, ChoicesWithdrawn, DialogueError, InputRequested, StoryEnded, StoryNodeEntered,
@@ -100,7 +100,7 @@ pub(super) fn story_involves(story: &mut DialogueStory, lookup: &NpcLookup, npc:
 pub(crate) fn advance_story(
     mut commands: Commands,
     mut stories: Query<(Entity, &mut DialogueStory)>,
-    mut backend: ResMut<DialogueBackendRes>,
+    mut backend: ResMut<DialogueBackendHandle>,
     lookup: NpcLookup,
     mut buffers: Query<&'static mut SpeechBuffer>,
     mut speaking: Query<&'static mut Speaking>,
@@ -159,7 +159,7 @@ fn autoplay(story: &mut DialogueStory, lookup: &NpcLookup) {
 /// One story's steps turned into events and requests.
 struct StoryDriver<'a, 'w, 's, 'lw, 'ls, 'bw, 'bs, 'sw, 'ss> {
     commands: &'a mut Commands<'w, 's>,
-    backend: &'a mut DialogueBackendRes,
+    backend: &'a mut DialogueBackendHandle,
     lookup: &'a NpcLookup<'lw, 'ls>,
     buffers: &'a mut Query<'bw, 'bs, &'static mut SpeechBuffer>,
     speaking: &'a mut Query<'sw, 'ss, &'static mut Speaking>,

@@ -31,9 +31,9 @@ use bevy::asset::io::AssetSourceBuilder;
 use bevy::prelude::*;
 
 pub use assets::{PersonaAsset, PersonaLoader, StoryAsset, StoryLoadError, StoryLoader};
-pub use backend::{DialogueBackendRes, Speaking};
+pub use backend::{DialogueBackendHandle, Speaking};
 pub use between::{LineHeard, TalkBetween, TalkBetweenEnded};
-pub use components::{DialogueListener, Npc, NpcEmotion, NpcMemory, NpcStats, SpeechBuffer};
+pub use components::{DialogueListener, FreeChatMemory, Npc, NpcEmotion, NpcStats, SpeechBuffer};
 pub use diagnostics::{
     DialogueStats, PREFIX_CACHE_HIT_RATE, QUEUE_LENGTH, QUEUE_WAIT_MS, TOKENS_PER_SECOND, TTFT_MS,
 };
@@ -196,7 +196,7 @@ impl Plugin for LlamaDialoguePlugin {
             sampling: self.sampling.clone(),
             scheduling: self.scheduling.clone(),
         })
-        .insert_resource(DialogueBackendRes::new(backend))
+        .insert_resource(DialogueBackendHandle::new(backend))
         .insert_resource(DialogueSafety::start(&self.safety, &self.stories_dir))
         .init_resource::<DialogueStats>()
         .init_resource::<DialogueBackendStatus>()

@@ -5,9 +5,9 @@
 use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
-use super::backend::{DialogueBackendRes, InFlight, Purpose, Speaking};
+use super::backend::{DialogueBackendHandle, InFlight, Purpose, Speaking};
 use super::between::Exchanges;
-use super::components::{NpcEmotion, NpcMemory, NpcStats, SpeechBuffer};
+use super::components::{FreeChatMemory, NpcEmotion, NpcStats, SpeechBuffer};
 use super::diagnostics::DialogueStats;
 use super::events::{DialogueError, NpcAction};
 use super::safety::{DialogueFlagged, DialogueSafety};
@@ -26,7 +26,7 @@ pub(crate) struct Outlets<'w, 's> {
     commands: Commands<'w, 's>,
     stories: Query<'w, 's, &'static mut DialogueStory>,
     buffers: Query<'w, 's, &'static mut SpeechBuffer>,
-    memories: Query<'w, 's, &'static mut NpcMemory>,
+    memories: Query<'w, 's, &'static mut FreeChatMemory>,
     npc_stats: Query<'w, 's, &'static mut NpcStats>,
     exchanges: ResMut<'w, Exchanges>,
     stats: ResMut<'w, DialogueStats>,
@@ -69,11 +69,9 @@ impl Outlets<'_, '_> {
                 let text = read.as_ref().map_or(text, |l| l.words.as_str());
                 if let Ok(mut m) = self.memories.get_mut(r.npc) {
                     if let Some(s) = said {
-                        m.turns.push(ChatMessage::new(Role::User, s.clone()));
+                        m.push(ChatMessage::new(Role::User, s.clone()));
                     }
-                    m.turns.push(ChatMessage::new(Role::Assistant, text));
-                    let extra = m.turns.len().saturating_sub(crate::story::MEMORY_TURNS);
-                    m.turns.drain(..extra);
+                    m.push(ChatMessage::new(Role::Assistant, text));
                 }
                 if let Some(read) = read {
                     self.acted(r.npc, read.emotion, read.action, read.refused);
@@ -343,7 +341,7 @@ impl Outlets<'_, '_> {
 /// Drains ready backend events (at most `max_events_per_frame`) into entity events, speech
 /// buffers and the stories. Also notices a model that failed and switches to authored lines.
 pub(crate) fn receive(
-    mut backend: ResMut<DialogueBackendRes>,
+    mut backend: ResMut<DialogueBackendHandle>,
     settings: Res<DialogueSettings>,
     mut speaking: Query<&mut Speaking>,
     mut out: Outlets,

@@ -3,8 +3,8 @@
 
 use bevy::prelude::*;
 
-use super::backend::{DialogueBackendRes, Purpose, Speaking, hold};
-use super::components::{Npc, NpcMemory};
+use super::backend::{DialogueBackendHandle, Purpose, Speaking, hold};
+use super::components::{FreeChatMemory, Npc};
 use super::events::LineFinished;
 use super::lookup::NpcLookup;
 use super::story::{DialogueStory, player_partner};
@@ -12,13 +12,13 @@ use crate::engine::backend::BackendRequest;
 
 /// Prefills the persona of NPCs the listener comes near; cancels lines of NPCs it left.
 pub(crate) fn schedule(
-    mut backend: ResMut<DialogueBackendRes>,
+    mut backend: ResMut<DialogueBackendHandle>,
     stories: Query<&DialogueStory>,
     lookup: NpcLookup,
-    mut memories: Query<&mut NpcMemory>,
+    mut memories: Query<&mut FreeChatMemory>,
     mut speaking: Query<&mut Speaking>,
 ) {
-    let partner = player_partner(&stories);
+    let partner = player_partner(stories);
     let s = lookup.settings().scheduling.clone();
     for npc in lookup.all() {
         let far = lookup.distance(npc).is_some_and(|d| d > s.cancel_radius);
@@ -65,7 +65,7 @@ pub(crate) fn schedule(
 pub(crate) fn on_npc_removed(
     removed: On<Remove, Npc>,
     mut commands: Commands,
-    backend: Option<Res<DialogueBackendRes>>,
+    backend: Option<Res<DialogueBackendHandle>>,
     mut speaking: Query<&mut Speaking>,
     mut stories: Query<&mut DialogueStory>,
 ) {

@@ -3,7 +3,7 @@
 
 use bevy::prelude::*;
 
-use super::backend::DialogueBackendRes;
+use super::backend::DialogueBackendHandle;
 use crate::engine::backend::BackendStatus;
 
 /// The backend's state, updated every frame in [`DialogueSystems::Receive`](super::DialogueSystems).
@@ -38,7 +38,7 @@ pub struct ModelFailed {
 /// Follows the backend's state; runs after the receive system, which switches a failed model
 /// to authored lines.
 pub(crate) fn track(
-    mut backend: ResMut<DialogueBackendRes>,
+    mut backend: ResMut<DialogueBackendHandle>,
     mut status: ResMut<DialogueBackendStatus>,
     mut commands: Commands,
 ) {

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
+use bevy::ecs::system::SystemParam;
 use bevy::prelude::*;
 
-use super::backend::{DialogueBackendRes, LineMarkup, Purpose, Speaking, hold};
-use super::components::{NpcMemory, SpeechBuffer};
+use super::backend::{DialogueBackendHandle, LineMarkup, Purpose, Speaking, hold};
+use super::components::{FreeChatMemory, SpeechBuffer};
 use super::drive::{conversation, story_involves};
 use super::events::DialogueError;
 use super::lookup::{NotReady, NpcLookup};
@@ -21,19 +22,28 @@ use crate::engine::sampler::SamplingParams;
 use crate::story::safety::{AuditKind, AuditRecord, Flag, ModerationContext};
 use crate::story::{OPENING_TURN, Persona, sanitize_player_text};
 
+/// The parts of the world that answering the player uses: commands for events, the backend,
+/// the NPCs' personas, their speech, free-chat memories and requests.
+#[derive(SystemParam)]
+pub(crate) struct Answering<'w, 's> {
+    commands: Commands<'w, 's>,
+    backend: ResMut<'w, DialogueBackendHandle>,
+    lookup: NpcLookup<'w, 's>,
+    buffers: Query<'w, 's, &'static mut SpeechBuffer>,
+    memories: Query<'w, 's, &'static mut FreeChatMemory>,
+    speaking: Query<'w, 's, &'static mut Speaking>,
+}
+
 /// Free chat with an NPC outside the story: a greeting (`said: None`) or an answer.
-#[allow(clippy::too_many_arguments)] // the pieces of one system, passed down
-fn free_line(
-    backend: &mut DialogueBackendRes,
-    lookup: &NpcLookup,
-    memories: &mut Query<&mut NpcMemory>,
-    commands: &mut Commands,
-    buffers: &mut Query<&mut SpeechBuffer>,
-    speaking: &mut Query<&mut Speaking>,
-    npc: Entity,
-    said: Option<String>,
-    partner: Option<Entity>,
-) {
+fn free_line(a: &mut Answering, npc: Entity, said: Option<String>, partner: Option<Entity>) {
+    let Answering {
+        commands,
+        backend,
+        lookup,
+        buffers,
+        memories,
+        speaking,
+    } = a;
     let Some(persona) = lookup.persona(npc) else {
         commands.trigger(DialogueError {
             entity: npc,
@@ -247,15 +257,9 @@ fn waiting_on<'a>(
 }
 
 /// Reads the game's messages.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn handle_messages(
-    mut commands: Commands,
+    mut a: Answering,
     mut stories: Query<(Entity, &mut DialogueStory)>,
-    mut backend: ResMut<DialogueBackendRes>,
-    lookup: NpcLookup,
-    mut buffers: Query<&mut SpeechBuffer>,
-    mut memories: Query<&mut NpcMemory>,
-    mut speaking: Query<&mut Speaking>,
     mut deferred: ResMut<DeferredMessages>,
     mut talk: MessageReader<TalkTo>,
     mut picked: MessageReader<ChoicePicked>,
@@ -274,27 +278,22 @@ pub(crate) fn handle_messages(
     talks.extend(talk.read().map(|t| t.npc));
     saids.extend(said.read().map(|s| (s.npc, s.text.clone())));
     for npc in talks {
-        if !ready_or_defer(&lookup, &mut commands, &mut deferred, Deferred::Talk(npc)) {
+        if !ready_or_defer(
+            &a.lookup,
+            &mut a.commands,
+            &mut deferred,
+            Deferred::Talk(npc),
+        ) {
             continue;
         }
-        if let Some((_, mut story)) = story_of(&mut stories, &lookup, npc) {
+        if let Some((_, mut story)) = story_of(&mut stories, &a.lookup, npc) {
             story.partner = Some(npc);
             if let Some(c) = story.conversation.as_mut() {
                 c.resume();
             }
         } else {
             let partner = player_partner(stories.iter().map(|(_, s)| s));
-            free_line(
-                &mut backend,
-                &lookup,
-                &mut memories,
-                &mut commands,
-                &mut buffers,
-                &mut speaking,
-                npc,
-                None,
-                partner,
-            );
+            free_line(&mut a, npc, None, partner);
         }
     }
     for p in picked.read() {
@@ -314,7 +313,7 @@ pub(crate) fn handle_messages(
                 ),
             };
             warn!("{message}");
-            commands.trigger(DialogueError {
+            a.commands.trigger(DialogueError {
                 entity: p.npc,
                 message,
                 fallback_used: false,
@@ -325,7 +324,7 @@ pub(crate) fn handle_messages(
             continue;
         };
         if let Err(e) = c.pick(p.index) {
-            commands.trigger(DialogueError {
+            a.commands.trigger(DialogueError {
                 entity: p.npc,
                 message: e.to_string(),
                 fallback_used: false,
@@ -334,7 +333,7 @@ pub(crate) fn handle_messages(
     }
     for (npc, text) in saids {
         let message = Deferred::Said(npc, text.clone());
-        if !ready_or_defer(&lookup, &mut commands, &mut deferred, message) {
+        if !ready_or_defer(&a.lookup, &mut a.commands, &mut deferred, message) {
             continue;
         }
         let story_id = stories
@@ -342,11 +341,11 @@ pub(crate) fn handle_messages(
             .find(|(_, s)| s.wait() == StoryWait::Input && s.partner == Some(npc))
             .and_then(|(_, s)| s.conversation.as_ref())
             .map(|c| c.runtime().bundle().story.id.clone());
-        let model = backend.label().to_owned();
+        let model = a.backend.label().to_owned();
         let screened = screen(
-            &lookup,
-            &mut commands,
-            &mut buffers,
+            &a.lookup,
+            &mut a.commands,
+            &mut a.buffers,
             npc,
             &text,
             story_id.as_deref(),
@@ -358,17 +357,7 @@ pub(crate) fn handle_messages(
         let partner = player_partner(stories.iter().map(|(_, s)| s));
         let Some((entity, mut story)) = waiting_on(&mut stories, npc, StoryWait::Input) else {
             let text = sanitize_player_text(&text, 64 * 3);
-            free_line(
-                &mut backend,
-                &lookup,
-                &mut memories,
-                &mut commands,
-                &mut buffers,
-                &mut speaking,
-                npc,
-                Some(text),
-                partner,
-            );
+            free_line(&mut a, npc, Some(text), partner);
             continue;
         };
         let Some(c) = story.conversation.as_mut() else {
@@ -377,7 +366,7 @@ pub(crate) fn handle_messages(
         let request = match c.route_request(&text) {
             Ok(r) => r,
             Err(e) => {
-                commands.trigger(DialogueError {
+                a.commands.trigger(DialogueError {
                     entity: npc,
                     message: e.to_string(),
                     fallback_used: false,
@@ -385,26 +374,26 @@ pub(crate) fn handle_messages(
                 continue;
             }
         };
-        if backend.has_model() && !request.candidates.is_empty() {
-            let id = backend.next_id();
+        if a.backend.has_model() && !request.candidates.is_empty() {
+            let id = a.backend.next_id();
             let choose = BackendRequest::Choose(ChooseRequest {
                 id,
                 prompt: request.prompt,
                 candidates: request.candidates,
-                priority: lookup.priority(npc, Some(npc)),
+                priority: a.lookup.priority(npc, Some(npc)),
             });
             let purpose = Purpose::Route {
                 story: entity,
                 text: text.clone(),
             };
-            if let Ok(request) = backend.submit(choose, npc, purpose, None) {
+            if let Ok(request) = a.backend.submit(choose, npc, purpose, None) {
                 c.route_sent(id);
-                hold(&mut speaking, npc, request);
+                hold(&mut a.speaking, npc, request);
                 continue;
             }
         }
         if let Err(e) = c.routed(&text, None) {
-            commands.trigger(DialogueError {
+            a.commands.trigger(DialogueError {
                 entity: npc,
                 message: e.to_string(),
                 fallback_used: false,
@@ -412,7 +401,7 @@ pub(crate) fn handle_messages(
         }
     }
     for c in cancel.read() {
-        if let Ok(s) = speaking.get(c.npc) {
+        if let Ok(s) = a.speaking.get(c.npc) {
             s.cancel_all();
         }
     }

@@ -1,9 +1,8 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests of every floor (each binary includes this module;
+//! the plugin's app helpers and the engine's cross-checks are declared by their own binaries).
 #![allow(dead_code)]
 
-#[cfg(feature = "plugin")]
-pub mod app;
-pub mod cross_check;
+pub mod constrain;
 #[cfg(feature = "remote")]
 pub mod server;
 #[cfg(feature = "voice")]
@@ -11,19 +10,29 @@ pub mod voice;
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-/// The repository's folder of test models (provenance and sums in its README).
-const IN_REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models");
+/// The repository's root: the package's folder for the plugin's tests, two folders up for the
+/// workspace members under `crates/` (whose tests cargo runs in their own folder).
+pub fn repo() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors()
+        .find(|d| d.join("tests/models/SHA256SUMS").is_file())
+        .unwrap_or(here)
+        .to_path_buf()
+}
 
-/// The folder the test models are read from: `$LLAMA_DIALOGUE_TEST_MODELS`, else `tests/models`.
+/// The folder the test models are read from: `$LLAMA_DIALOGUE_TEST_MODELS`, else the
+/// repository's `tests/models` (provenance and sums in its README).
 pub fn models_dir() -> PathBuf {
-    std::env::var_os("LLAMA_DIALOGUE_TEST_MODELS").map_or_else(|| IN_REPO.into(), PathBuf::from)
+    std::env::var_os("LLAMA_DIALOGUE_TEST_MODELS")
+        .map_or_else(|| repo().join("tests/models"), PathBuf::from)
 }
 
 /// The sha256 the repository lists for `name` in `tests/models/SHA256SUMS`.
@@ -77,8 +86,11 @@ pub fn reference() -> serde_json::Value {
 
 /// A fresh temporary directory under the target folder.
 pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{tag}-{}", std::process::id()));
+    // One binary runs many modules' tests at once: the counter keeps equal tags apart.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("{tag}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create temp dir");
     dir

@@ -3,9 +3,9 @@
 
 use std::path::PathBuf;
 
-use bevy_llama_dialogue::engine::voice::audio::resample;
-use bevy_llama_dialogue::engine::voice::espeak::Espeak;
-use bevy_llama_dialogue::engine::voice::{Voice, VoiceSpec, WHISPER_RATE};
+use bevy_llama_dialogue_core::engine::voice::audio::resample;
+use bevy_llama_dialogue_core::engine::voice::espeak::Espeak;
+use bevy_llama_dialogue_core::engine::voice::{Voice, VoiceSpec, WHISPER_RATE};
 
 /// The CTranslate2 Whisper tiny.en folder: `$LLAMA_DIALOGUE_TEST_WHISPER`, else where
 /// `scripts/voice-setup.sh` puts it. Missing: the test fails and says what to run.
