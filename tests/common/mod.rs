@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod constrain;
+pub mod kl;
 #[cfg(feature = "remote")]
 pub mod server;
 #[cfg(feature = "voice")]

@@ -299,9 +299,9 @@ fn missing_and_invalid_hyper_parameters() {
         matches!(
             err,
             LoadError::Model {
-                source: ModelError::Config(ConfigError::Missing("llama.block_count")),
+                source: ModelError::Config(ConfigError::Missing(ref key)),
                 ..
-            }
+            } if key == "llama.block_count"
         ),
         "{err}"
     );

@@ -12,6 +12,7 @@ mod backends;
 mod constrained;
 mod generate_loop;
 mod gguf_bad_input;
+mod model_architectures;
 mod model_batch;
 mod model_quant_types;
 mod model_smollm2;

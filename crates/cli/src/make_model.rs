@@ -12,7 +12,9 @@ use crate::CliResult;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// tiny, tinyllama-1.1b, llama2-7b or llama2-13b.
+    /// tiny, tinyllama-1.1b, llama2-7b, llama2-13b, llama3.2-1b, smollm2-135m, qwen3-0.6b, or the
+    /// small test shapes tiny-llama3, tiny-qwen2, tiny-qwen3 (give the real models' vocabulary
+    /// with --vocab, e.g. ggml-vocab-llama-bpe.gguf or ggml-vocab-qwen2.gguf).
     #[arg(long)]
     shape: String,
     /// f32, f16, q8_0, q4_0, q4_k (also q5_k, q6_k).

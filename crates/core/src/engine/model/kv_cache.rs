@@ -8,6 +8,7 @@
 //! moves the later ones down, re-rotating their keys' RoPE angles to their new positions (a
 //! context shift: what follows a dropped exchange is kept instead of recomputed).
 
+use crate::engine::config::RopeStyle;
 use std::ops::Range;
 
 use half::f16;
@@ -83,27 +84,33 @@ impl KvBuf {
         }
     }
 
-    /// Rotates the interleaved pairs of the `head_dim` values at `at`, pair `i` by the angle
-    /// whose sine and cosine are `turns[i]`.
-    fn rotate(&mut self, at: usize, turns: &[(f64, f64)]) {
+    /// Rotates the RoPE pairs of the `head_dim` values at `at` (`(2i, 2i + 1)`, or `(i, i + d/2)`
+    /// for NEOX), pair `i` by the angle whose sine and cosine are `turns[i]`.
+    fn rotate(&mut self, at: usize, turns: &[(f64, f64)], style: RopeStyle) {
         let pair = |x0: f32, x1: f32, (sin, cos): (f64, f64)| {
             let (x0, x1) = (f64::from(x0), f64::from(x1));
             ((x0 * cos - x1 * sin) as f32, (x0 * sin + x1 * cos) as f32)
         };
+        let half = turns.len();
+        let at_pair = |i: usize| match style {
+            RopeStyle::Interleaved => (at + 2 * i, at + 2 * i + 1),
+            RopeStyle::Neox => (at + i, at + i + half),
+        };
         match self {
             Self::F16(v) => {
                 for (i, &turn) in turns.iter().enumerate() {
-                    let (a, b) = (v[at + 2 * i].to_f32(), v[at + 2 * i + 1].to_f32());
-                    let (a, b) = pair(a, b, turn);
-                    v[at + 2 * i] = f16::from_f32(a);
-                    v[at + 2 * i + 1] = f16::from_f32(b);
+                    let (x, y) = at_pair(i);
+                    let (a, b) = pair(v[x].to_f32(), v[y].to_f32(), turn);
+                    v[x] = f16::from_f32(a);
+                    v[y] = f16::from_f32(b);
                 }
             }
             Self::F32(v) => {
                 for (i, &turn) in turns.iter().enumerate() {
-                    let (a, b) = pair(v[at + 2 * i], v[at + 2 * i + 1], turn);
-                    v[at + 2 * i] = a;
-                    v[at + 2 * i + 1] = b;
+                    let (x, y) = at_pair(i);
+                    let (a, b) = pair(v[x], v[y], turn);
+                    v[x] = a;
+                    v[y] = b;
                 }
             }
         }
@@ -369,7 +376,7 @@ impl KvCache {
     /// Removes positions `range` and moves the later ones down by its length, re-rotating
     /// their keys by RoPE angle `−len × freqs[i]` so they are exactly as if computed at their
     /// new positions (up to the cache's rounding). `freqs` are the model's RoPE frequencies.
-    pub(crate) fn discard(&mut self, range: Range<usize>, freqs: &[f64]) {
+    pub(crate) fn discard(&mut self, range: Range<usize>, freqs: &[f64], style: RopeStyle) {
         let len = self.tokens.len();
         let (start, end) = (range.start.min(len), range.end.min(len));
         if start >= end {
@@ -389,7 +396,7 @@ impl KvCache {
                 k.move_within(moved.clone(), head + start * hd);
                 v.move_within(moved, head + start * hd);
                 for p in start..len - shift {
-                    k.rotate(head + p * hd, &turns);
+                    k.rotate(head + p * hd, &turns, style);
                 }
             }
         }
@@ -416,23 +423,35 @@ pub enum KvError {
 #[cfg(test)]
 mod tests {
     use super::{KvCache, KvType};
+    use crate::engine::config::RopeStyle;
 
-    /// `x` rotated as RoPE does at position `p` (interleaved pairs).
-    fn rope(x: &[f32], p: usize, freqs: &[f64]) -> Vec<f32> {
+    /// `x` rotated as RoPE does at position `p`, written out independently of the cache's code:
+    /// interleaved pairs `(2i, 2i + 1)`, or NEOX's halves `(i, i + d/2)`.
+    fn rope(x: &[f32], p: usize, freqs: &[f64], style: RopeStyle) -> Vec<f32> {
         let mut out = x.to_vec();
         for (i, f) in freqs.iter().enumerate() {
             let (sin, cos) = (p as f64 * f).sin_cos();
-            let (a, b) = (f64::from(x[2 * i]), f64::from(x[2 * i + 1]));
-            out[2 * i] = (a * cos - b * sin) as f32;
-            out[2 * i + 1] = (a * sin + b * cos) as f32;
+            let (ia, ib) = match style {
+                RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+                RopeStyle::Neox => (i, i + freqs.len()),
+            };
+            let (a, b) = (f64::from(x[ia]), f64::from(x[ib]));
+            out[ia] = (a * cos - b * sin) as f32;
+            out[ib] = (a * sin + b * cos) as f32;
         }
         out
     }
 
     /// After a discard, every moved key equals RoPE at its new position and every value is
-    /// unchanged, for both storage types, across two heads and two layers.
+    /// unchanged, for both storage types and both RoPE styles, across two heads and two layers.
     #[test]
     fn discard_re_rotates_keys_to_their_new_positions() {
+        for style in [RopeStyle::Interleaved, RopeStyle::Neox] {
+            discard_re_rotates(style);
+        }
+    }
+
+    fn discard_re_rotates(style: RopeStyle) {
         let freqs = [1.0, 0.1, 0.01, 0.001];
         let raw = |p: usize, h: usize| -> Vec<f32> {
             (0..8)
@@ -446,7 +465,7 @@ mod tests {
                 (0..2)
                     .flat_map(|h| {
                         if rotate {
-                            rope(&raw(p, h), p, &freqs)
+                            rope(&raw(p, h), p, &freqs, style)
                         } else {
                             raw(p, h)
                         }
@@ -459,12 +478,12 @@ mod tests {
                 }
                 cache.commit(&[p as u32]);
             }
-            cache.discard(2..5, &freqs);
+            cache.discard(2..5, &freqs, style);
             assert_eq!(cache.tokens(), &[0, 1, 5, 6, 7, 8, 9]);
             let snap = cache.snapshot(7);
             for (new, old) in [(0, 0), (1, 1), (2, 5), (4, 7), (6, 9)] {
                 for h in 0..2 {
-                    let want_k = rope(&raw(old, h), new, &freqs);
+                    let want_k = rope(&raw(old, h), new, &freqs, style);
                     let want_v = raw(old, h);
                     for (layer, (k, v)) in snap.layers.iter().enumerate() {
                         let at = (h * 7 + new) * 8;
@@ -474,7 +493,10 @@ mod tests {
                         };
                         for i in 0..8 {
                             let (dk, dv) = (get(k, i) - want_k[i], get(v, i) - want_v[i]);
-                            assert!(dk.abs() < bound, "{ty:?} layer {layer} p {new}: key {dk}");
+                            assert!(
+                                dk.abs() < bound,
+                                "{style:?} {ty:?} layer {layer} p {new}: key {dk}"
+                            );
                             assert!(dv.abs() < bound, "{ty:?} layer {layer} p {new}: value {dv}");
                         }
                     }

@@ -1,8 +1,11 @@
-//! One transformer block: attention with grouped-query heads and RoPE, then a SwiGLU MLP.
+//! One transformer block: attention with grouped-query heads and RoPE, then a SwiGLU MLP. The
+//! architectures differ only in the attention's details: biases on Q/K/V (Qwen2), an RMSNorm
+//! of each query and key head (Qwen3), and which dimensions RoPE pairs.
 
 use candle_core::Tensor;
 
 use super::linear::Linear;
+use crate::engine::config::RopeStyle;
 
 use super::attention::{self, Heads};
 use super::kv_cache::KvCache;
@@ -16,6 +19,10 @@ pub(crate) struct Block {
     pub wk: Linear,
     pub wv: Linear,
     pub wo: Linear,
+    /// Qwen2's biases on the Q, K and V projections.
+    pub qkv_bias: Option<[Tensor; 3]>,
+    /// Qwen3's RMSNorm weights (`head_dim`) for each query head and each key head.
+    pub qk_norm: Option<[Tensor; 2]>,
     pub ffn_norm: Tensor,
     pub w_gate: Linear,
     pub w_up: Linear,
@@ -39,6 +46,7 @@ pub(crate) struct Step<'a> {
     /// The instruction set of the model's kernels (`None`: generic).
     pub isa: Option<Isa>,
     pub eps: f32,
+    pub rope_style: RopeStyle,
     pub n_head: usize,
     pub n_kv_head: usize,
     pub head_dim: usize,
@@ -72,18 +80,35 @@ impl Block {
         index: usize,
     ) -> candle_core::Result<Tensor> {
         let (_, rows, _) = x.dims3()?;
-        let [q, k, v]: [Tensor; 3] = Linear::forward_many(&[&self.wq, &self.wk, &self.wv], x)?
-            .try_into()
-            .map_err(|_| candle_core::Error::Msg("q/k/v".into()))?;
-        // `[heads][rows][head_dim]`, as RoPE and the cache want them.
-        let heads = |t: Tensor, n: usize| -> candle_core::Result<Tensor> {
-            t.reshape((1, rows, n, s.head_dim))?
-                .transpose(1, 2)?
-                .contiguous()
+        let [mut q, mut k, mut v]: [Tensor; 3] =
+            Linear::forward_many(&[&self.wq, &self.wk, &self.wv], x)?
+                .try_into()
+                .map_err(|_| candle_core::Error::Msg("q/k/v".into()))?;
+        if let Some([bq, bk, bv]) = &self.qkv_bias {
+            q = q.broadcast_add(bq)?;
+            k = k.broadcast_add(bk)?;
+            v = v.broadcast_add(bv)?;
+        }
+        // `[heads][rows][head_dim]`, as RoPE and the cache want them; Qwen3 normalises each
+        // head first.
+        let heads = |t: Tensor, n: usize, norm: Option<&Tensor>| -> candle_core::Result<Tensor> {
+            let mut t = t.reshape((1, rows, n, s.head_dim))?;
+            if let Some(w) = norm {
+                t = candle_nn::ops::rms_norm(&t.contiguous()?, w, s.eps)?;
+            }
+            t.transpose(1, 2)?.contiguous()
         };
-        let q = candle_nn::rotary_emb::rope_i(&heads(q, s.n_head)?, s.cos, s.sin)?;
-        let k = candle_nn::rotary_emb::rope_i(&heads(k, s.n_kv_head)?, s.cos, s.sin)?;
-        let v = heads(v, s.n_kv_head)?;
+        let rope = |t: &Tensor| match s.rope_style {
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(t, s.cos, s.sin),
+            RopeStyle::Neox => candle_nn::rotary_emb::rope(t, s.cos, s.sin),
+        };
+        let (q_norm, k_norm) = match &self.qk_norm {
+            Some([qn, kn]) => (Some(qn), Some(kn)),
+            None => (None, None),
+        };
+        let q = rope(&heads(q, s.n_head, q_norm)?)?;
+        let k = rope(&heads(k, s.n_kv_head, k_norm)?)?;
+        let v = heads(v, s.n_kv_head, None)?;
         // Each segment writes its own cache and attends over it alone.
         let mut y = Vec::with_capacity(rows * s.n_head * s.head_dim);
         let mut start = 0;
@@ -110,10 +135,19 @@ impl Block {
     }
 }
 
-/// RoPE inverse frequencies `scale × base^(−2i/d)` for `i` in `0..d/2`.
-pub(crate) fn rope_frequencies(head_dim: usize, base: f32, scale: f32) -> Vec<f64> {
+/// RoPE inverse frequencies `scale × base^(−2i/d) / factors[i]` for `i` in `0..d/2`; `factors`
+/// are Llama 3's per-frequency divisors (`rope_freqs.weight`), empty for other models.
+pub(crate) fn rope_frequencies(
+    head_dim: usize,
+    base: f32,
+    scale: f32,
+    factors: &[f32],
+) -> Vec<f64> {
     (0..head_dim / 2)
-        .map(|i| f64::from(scale) * f64::from(base).powf(-2.0 * i as f64 / head_dim as f64))
+        .map(|i| {
+            let f = f64::from(scale) * f64::from(base).powf(-2.0 * i as f64 / head_dim as f64);
+            factors.get(i).map_or(f, |&d| f / f64::from(d))
+        })
         .collect()
 }
 

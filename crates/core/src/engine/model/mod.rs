@@ -23,7 +23,7 @@ use std::sync::Arc;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{Device, Tensor};
 
-use crate::engine::config::{ConfigError, LlamaConfig};
+use crate::engine::config::{Architecture, ConfigError, LlamaConfig};
 use crate::engine::cpu::{KernelLevel, KernelLevelError, MissingCpuFeature, check_cpu};
 use crate::engine::gguf::{GgufError, GgufFile};
 
@@ -154,7 +154,8 @@ impl LlamaModel {
         let config = LlamaConfig::from_gguf(gguf)?;
         let dev = &options.device;
         let (dim, hd) = (config.embedding_length, config.head_dim);
-        let kv_dim = config.head_count_kv * hd;
+        let (q_dim, kv_dim) = (config.head_count * hd, config.head_count_kv * hd);
+        let arch = config.architecture;
         let ff = config.feed_forward_length;
         let embed_q = gguf.qtensor("token_embd.weight", dev)?;
         gguf.release("token_embd.weight");
@@ -176,21 +177,47 @@ impl LlamaModel {
             gguf.release(&name);
             linear
         };
-        let norm = |name: String| -> Result<Tensor, ModelError> {
+        // A vector of `len` values (norm weights, biases), as F32.
+        let vector = |name: String, len: usize| -> Result<Tensor, ModelError> {
             let t = gguf.qtensor(&name, dev)?;
             gguf.release(&name);
-            check_shape(&name, &t, &[dim])?;
+            check_shape(&name, &t, &[len])?;
             Ok(t.dequantize(dev)?)
         };
+        let norm = |name: String| vector(name, dim);
         let mut blocks = Vec::with_capacity(config.block_count);
         for i in 0..config.block_count {
             let p = |s: &str| format!("blk.{i}.{s}.weight");
+            let b = |s: &str| format!("blk.{i}.{s}.bias");
+            // Qwen2 has Q/K/V biases (llama.cpp requires them); a LLaMA file may carry them too.
+            let qkv_bias = match arch {
+                Architecture::Qwen2 => Some(true),
+                _ if gguf.tensor_info(&b("attn_q")).is_some() => Some(true),
+                _ => None,
+            };
+            let qkv_bias = qkv_bias
+                .map(|_| -> Result<[Tensor; 3], ModelError> {
+                    Ok([
+                        vector(b("attn_q"), q_dim)?,
+                        vector(b("attn_k"), kv_dim)?,
+                        vector(b("attn_v"), kv_dim)?,
+                    ])
+                })
+                .transpose()?;
+            let qk_norm = match arch {
+                Architecture::Qwen3 => {
+                    Some([vector(p("attn_q_norm"), hd)?, vector(p("attn_k_norm"), hd)?])
+                }
+                _ => None,
+            };
             blocks.push(Block {
                 attn_norm: norm(p("attn_norm"))?,
-                wq: mat(p("attn_q"), dim, dim)?,
+                wq: mat(p("attn_q"), q_dim, dim)?,
                 wk: mat(p("attn_k"), kv_dim, dim)?,
                 wv: mat(p("attn_v"), kv_dim, dim)?,
-                wo: mat(p("attn_output"), dim, dim)?,
+                wo: mat(p("attn_output"), dim, q_dim)?,
+                qkv_bias,
+                qk_norm,
                 ffn_norm: norm(p("ffn_norm"))?,
                 w_gate: mat(p("ffn_gate"), ff, dim)?,
                 w_up: mat(p("ffn_up"), ff, dim)?,
@@ -200,7 +227,29 @@ impl LlamaModel {
         let context = options
             .max_context
             .map_or(config.context_length, |c| c.clamp(1, config.context_length));
-        let rope = layer::rope_frequencies(hd, config.rope_freq_base, config.rope_freq_scale);
+        // Llama 3's RoPE scaling: one divisor per frequency, stored as a tensor.
+        let factors = match gguf.tensor_info("rope_freqs.weight") {
+            Some(_) => vector("rope_freqs.weight".to_owned(), hd / 2)?
+                .to_vec1::<f32>()?
+                .into_iter()
+                .map(|f| {
+                    if f > 0.0 && f.is_finite() {
+                        Ok(f)
+                    } else {
+                        Err(f)
+                    }
+                })
+                .collect::<Result<Vec<f32>, f32>>()
+                .map_err(|f| {
+                    ModelError::Config(ConfigError::Invalid {
+                        key: "rope_freqs.weight".into(),
+                        reason: format!("a frequency factor of {f}"),
+                    })
+                })?,
+            None => Vec::new(),
+        };
+        let rope =
+            layer::rope_frequencies(hd, config.rope_freq_base, config.rope_freq_scale, &factors);
         Ok(Self {
             embed: QMatMul::from_arc(embed_q)?,
             norm: norm("output_norm.weight".to_owned())?,
@@ -272,7 +321,8 @@ impl LlamaModel {
     /// to their new positions (a context shift): the cache then holds the tokens without that
     /// range, as if computed that way, for the cost of a copy instead of a prefill.
     pub fn discard(&mut self, range: std::ops::Range<usize>) {
-        self.cache.discard(range, &self.rope);
+        let style = self.config.architecture.rope_style();
+        self.cache.discard(range, &self.rope, style);
     }
 
     /// Exchanges the model's own cache with `other` (a cache made by
@@ -350,6 +400,7 @@ impl LlamaModel {
             sin,
             isa: self.isa,
             eps: self.config.rms_norm_eps,
+            rope_style: self.config.architecture.rope_style(),
             n_head: self.config.head_count,
             n_kv_head: self.config.head_count_kv,
             head_dim: self.config.head_dim,
