@@ -21,6 +21,7 @@ pub mod source;
 pub mod stop;
 #[doc(hidden)] // random-weight models for the CLI and the tests, not API
 pub mod synth;
+pub mod think;
 pub mod tokenizer;
 pub mod voice;
 pub mod worker;

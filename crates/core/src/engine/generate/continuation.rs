@@ -11,6 +11,7 @@ use crate::engine::constrain::Guide;
 use crate::engine::safety::BannedPhrases;
 use crate::engine::sampler::{LogitMask, Sampler, SamplerError, SamplingParams};
 use crate::engine::stop::StopMatcher;
+use crate::engine::think::ThinkFilter;
 use crate::engine::tokenizer::{StreamDecoder, Tokenizer};
 
 /// What [`Continuation::next`] decided.
@@ -60,6 +61,8 @@ pub struct Continuation {
     text: String,
     decoder: StreamDecoder,
     stops: StopMatcher,
+    /// Reasoning (`<think>…</think>`) is never shown.
+    think: ThinkFilter,
     start: Instant,
     decode_start: Option<Instant>,
     stats: GenerationStats,
@@ -94,6 +97,7 @@ impl Continuation {
                     .map(String::as_str)
                     .chain(opts.extra_stops.iter().copied()),
             ),
+            think: ThinkFilter::new(),
             start,
             decode_start: None,
             stats: GenerationStats {
@@ -196,9 +200,10 @@ impl Continuation {
             None => piece,
         };
         let outcome = self.stops.push(&released);
-        if !outcome.emit.is_empty() {
-            self.text.push_str(&outcome.emit);
-            if on_text(&outcome.emit).is_break() {
+        let shown = self.think.push(&outcome.emit);
+        if !shown.is_empty() {
+            self.text.push_str(&shown);
+            if on_text(&shown).is_break() {
                 return Ok(Next::Done(FinishReason::Cancelled));
             }
         }
@@ -335,6 +340,7 @@ impl Continuation {
                 } else {
                     self.stops.finish()
                 };
+            let rest = self.think.push(&rest) + &self.think.finish();
             if !rest.is_empty() {
                 self.text.push_str(&rest);
                 let _ = on_text(&rest);

@@ -2,6 +2,7 @@
 //! read as they arrive (parsed by `sse-parse`), each chunk's words sent on as
 //! [`BackendEvent::Text`]. Runs on one of the backend's threads.
 
+use crate::engine::think::ThinkFilter;
 use std::io::{ErrorKind, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,10 +44,16 @@ pub(crate) fn run(client: &Client, job: &Job, out: &Sender<BackendEvent>) {
             ..GenerationStats::default()
         },
         first: None,
+        think: ThinkFilter::new(),
     };
     let result = stream(client, job, &mut line, out);
     let event = match result {
         Ok(reason) => {
+            let rest = line.think.finish();
+            if !rest.is_empty() && reason != FinishReason::Cancelled {
+                line.text.push_str(&rest);
+                let _ = out.send(BackendEvent::Text { id, text: rest });
+            }
             let started = line.first.unwrap_or_else(Instant::now);
             line.stats.decode_ms = started.elapsed().as_secs_f64() * 1e3;
             BackendEvent::Finished {
@@ -69,6 +76,8 @@ struct Line {
     text: String,
     stats: GenerationStats,
     first: Option<Instant>,
+    /// A server that passes `<think>` blocks through as text: they are not shown.
+    think: ThinkFilter,
 }
 
 fn stream(
@@ -134,14 +143,17 @@ fn stream(
                     line.stats.ttft_ms = sent.elapsed().as_secs_f64() * 1e3;
                 }
                 line.stats.generated_tokens += 1;
+                let text = line.think.push(&text);
                 line.text.push_str(&text);
                 if cancelled() {
                     return Ok(FinishReason::Cancelled);
                 }
-                let _ = out.send(BackendEvent::Text {
-                    id: job.request.id,
-                    text,
-                });
+                if !text.is_empty() {
+                    let _ = out.send(BackendEvent::Text {
+                        id: job.request.id,
+                        text,
+                    });
+                }
             }
             if chunk.finish.is_some() {
                 finish = chunk.finish;
