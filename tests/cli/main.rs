@@ -16,6 +16,7 @@ fn cli_command() -> std::process::Command {
 mod check;
 mod commands;
 mod constrain;
+mod eval;
 mod lsp;
 mod tools;
 mod transcripts;

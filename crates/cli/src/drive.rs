@@ -34,6 +34,21 @@ pub struct Driver<'a> {
     pub echo: bool,
     /// Where `:save` writes when it names no file (`--save`).
     pub save_to: Option<PathBuf>,
+    /// Every line a model was asked for, as it came out (`eval`).
+    pub heard: Option<&'a mut Vec<HeardLine>>,
+}
+
+/// A line a model was asked for.
+#[derive(Debug, Clone)]
+pub struct HeardLine {
+    /// The node it was for.
+    pub node: String,
+    /// The speaker's cast key.
+    pub speaker: String,
+    /// The words (markup read out), as the player sees them.
+    pub text: String,
+    /// A model wrote it (false: the authored fallback).
+    pub generated: bool,
 }
 
 type DriveResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -145,7 +160,18 @@ impl Driver<'_> {
                     if let Some(e) = &spoken.error {
                         writeln!(self.out, "[model failed, fallback line used: {e}]")?;
                     }
-                    if let Some(line) = s.conversation.line_done(None, &spoken.text)? {
+                    let line = s.conversation.line_done(None, &spoken.text)?;
+                    if let Some(heard) = &mut self.heard {
+                        heard.push(HeardLine {
+                            node: req.node.clone(),
+                            speaker: req.speaker.clone(),
+                            text: line
+                                .as_ref()
+                                .map_or_else(|| spoken.text.clone(), |l| l.words.clone()),
+                            generated: spoken.generated,
+                        });
+                    }
+                    if let Some(line) = line {
                         if let Some(a) = &line.action {
                             writeln!(self.out, "[action {a}]")?;
                         }

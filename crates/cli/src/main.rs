@@ -5,6 +5,7 @@ mod audit;
 mod bench;
 mod check;
 mod drive;
+mod eval;
 mod generate;
 mod inspect;
 mod lsp;
@@ -51,6 +52,9 @@ enum Command {
     Play(play::PlayArgs),
     /// Play a story with scripted inputs and print the transcript.
     Transcript(play::TranscriptArgs),
+    /// Play a story with a model over several seeds and check every line it writes (markup,
+    /// its own name, assistant talk, cut lines, repetition, its persona said back).
+    Eval(eval::Args),
     /// A language server over stdio for story and persona files (for editors: findings while
     /// typing, go to definition, completion).
     Lsp,
@@ -91,6 +95,7 @@ fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Play(a) => play::play(a, cli.threads),
         Command::Transcript(a) => play::transcript(a, cli.threads),
+        Command::Eval(a) => eval::run(a, cli.threads),
         Command::Strings(c) => strings::run(c),
         Command::Lsp => lsp::run(),
         Command::Audit(a) => audit::run(a),

@@ -22,22 +22,22 @@ use crate::drive::{self, Driver, Outcome};
 #[derive(clap::Args)]
 pub struct StoryArgs {
     /// The story file.
-    story: PathBuf,
+    pub(crate) story: PathBuf,
     /// A GGUF model to write the generated lines (default: the authored fallback lines).
     #[arg(long, short, conflicts_with = "remote")]
-    model: Option<PathBuf>,
+    pub(crate) model: Option<PathBuf>,
     #[command(flatten)]
-    remote: crate::remote::RemoteArgs,
+    pub(crate) remote: crate::remote::RemoteArgs,
     /// Sampling seed.
     #[arg(long, default_value_t = 42)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Play in this language: the story's `<story>.<locale>.strings.csv` translation (made
     /// with `strings import`); untranslated lines keep the authored text.
     #[arg(long)]
-    locale: Option<String>,
+    pub(crate) locale: Option<String>,
     /// Start from this save instead of the story's start.
     #[arg(long)]
-    load: Option<PathBuf>,
+    pub(crate) load: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -66,7 +66,7 @@ pub struct TranscriptArgs {
     coverage: bool,
 }
 
-fn load_bundle(
+pub(crate) fn load_bundle(
     story: &Path,
     locale: Option<&str>,
 ) -> Result<Arc<StoryBundle>, Box<dyn std::error::Error>> {
@@ -99,7 +99,7 @@ fn load_bundle(
 }
 
 /// A runtime at the story's start, or restored from `load`.
-fn runtime(
+pub(crate) fn runtime(
     bundle: &Arc<StoryBundle>,
     load: Option<&Path>,
 ) -> Result<StoryRuntime, Box<dyn std::error::Error>> {
@@ -113,7 +113,7 @@ fn runtime(
     })
 }
 
-fn session(
+pub(crate) fn session(
     runtime: StoryRuntime,
     args: &StoryArgs,
     threads: Option<usize>,
@@ -166,6 +166,7 @@ pub fn play(args: PlayArgs, threads: Option<usize>) -> CliResult {
         out: &mut stdout,
         echo: false,
         save_to: args.save.clone(),
+        heard: None,
     }
     .run(&mut s)?;
     if outcome == Outcome::InputsEnded {
@@ -216,6 +217,7 @@ pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
             out: &mut stdout,
             echo: true,
             save_to: args.save.clone(),
+            heard: None,
         }
         .run(s)?;
         match outcome {

@@ -7,6 +7,7 @@ pub mod acts;
 mod budget;
 mod conversation;
 mod diagnostic;
+pub mod eval;
 mod expr;
 mod load;
 mod model;
