@@ -108,6 +108,11 @@ impl StoryRuntime {
         if let Some(t) = overrides.temperature {
             params.temperature = t;
         }
+        // A character's line is one paragraph: past a line break small models go on with the
+        // prompt's own headings or other speakers' turns (`docs/QUALITY.md`).
+        if !params.stop.iter().any(|s| s == "\n") {
+            params.stop.push("\n".to_owned());
+        }
         Ok(LineRequest {
             node: node.to_owned(),
             speaker: speaker.to_owned(),
