@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use bevy_llama_dialogue_core::story::Session;
 use bevy_llama_dialogue_core::story::eval::{Finding, LineContext, check_line};
-use bevy_llama_dialogue_core::story::{Conversation, Session};
 
 use crate::CliResult;
 use crate::drive::{Driver, HeardLine};
-use crate::play::{StoryArgs, load_bundle, runtime, session};
+use crate::play::{StoryArgs, load_bundle, next_play_through, read_inputs};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -56,24 +56,8 @@ pub fn run(args: Args, threads: Option<usize>) -> CliResult {
     let mut fallbacks = 0usize;
     for seed in a.seed..a.seed + args.seeds.max(1) {
         for file in &args.inputs {
-            let text =
-                std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-            let mut inputs = text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-                .into_iter();
-            let rt = runtime(&bundle, a.load.as_deref())?;
-            let session = match s.take() {
-                Some(mut old) => {
-                    old.conversation = Conversation::new(rt);
-                    old
-                }
-                None => session(rt, a, threads)?,
-            };
-            let s = s.insert(session);
+            let mut inputs = read_inputs(file)?.into_iter();
+            let s = next_play_through(&mut s, &bundle, a, threads)?;
             s.seed = Some(seed);
             let mut heard = Vec::new();
             Driver {

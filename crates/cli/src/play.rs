@@ -99,7 +99,7 @@ pub(crate) fn load_bundle(
 }
 
 /// A runtime at the story's start, or restored from `load`.
-pub(crate) fn runtime(
+fn runtime(
     bundle: &Arc<StoryBundle>,
     load: Option<&Path>,
 ) -> Result<StoryRuntime, Box<dyn std::error::Error>> {
@@ -113,7 +113,7 @@ pub(crate) fn runtime(
     })
 }
 
-pub(crate) fn session(
+fn session(
     runtime: StoryRuntime,
     args: &StoryArgs,
     threads: Option<usize>,
@@ -185,24 +185,8 @@ pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
     let mut reached = BTreeSet::new();
     let mut stdout = std::io::stdout();
     for (n, file) in args.inputs.iter().enumerate() {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let mut inputs = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
-            .into_iter();
-        let rt = runtime(&bundle, a.load.as_deref())?;
-        // One backend (one model load) for every play-through.
-        let session = match s.take() {
-            Some(mut old) => {
-                old.conversation = Conversation::new(rt);
-                old
-            }
-            None => session(rt, a, threads)?,
-        };
-        let s = s.insert(session);
+        let mut inputs = read_inputs(file)?.into_iter();
+        let s = next_play_through(&mut s, &bundle, a, threads)?;
         if args.inputs.len() > 1 {
             writeln!(
                 stdout,
@@ -242,6 +226,36 @@ pub fn transcript(args: TranscriptArgs, threads: Option<usize>) -> CliResult {
         coverage(&bundle, &reached, &mut stdout)?;
     }
     Ok(())
+}
+
+/// The moves of an inputs file: one per line, blank lines and `#` comments skipped.
+pub(crate) fn read_inputs(file: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The session for the next play-through, from the start (or `--load`): the first one starts
+/// the backend, later ones keep it (one model load for every play-through).
+pub(crate) fn next_play_through<'s>(
+    s: &'s mut Option<Session>,
+    bundle: &Arc<StoryBundle>,
+    a: &StoryArgs,
+    threads: Option<usize>,
+) -> Result<&'s mut Session, Box<dyn std::error::Error>> {
+    let rt = runtime(bundle, a.load.as_deref())?;
+    let session = match s.take() {
+        Some(mut old) => {
+            old.conversation = Conversation::new(rt);
+            old
+        }
+        None => session(rt, a, threads)?,
+    };
+    Ok(s.insert(session))
 }
 
 /// The nodes the inputs reached, and those they never did with their positions.
