@@ -2,6 +2,7 @@
 //! the plugin's app helpers and the engine's cross-checks are declared by their own binaries).
 #![allow(dead_code)]
 
+pub mod alloc;
 pub mod constrain;
 pub mod kl;
 #[cfg(feature = "remote")]

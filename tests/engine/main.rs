@@ -8,10 +8,15 @@ mod common;
 #[allow(dead_code)]
 mod cross_check;
 
+/// Measures allocations for the property tests (`common::alloc`); forwards to the system's.
+#[global_allocator]
+static ALLOCATOR: common::alloc::Tracking = common::alloc::Tracking;
+
 mod backends;
 mod constrained;
 mod generate_loop;
 mod gguf_bad_input;
+mod gguf_properties;
 mod model_architectures;
 mod model_batch;
 mod model_quant_types;

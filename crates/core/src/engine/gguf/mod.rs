@@ -120,7 +120,7 @@ impl GgufFile {
 
     /// The description of tensor `name`.
     pub fn tensor_info(&self, name: &str) -> Option<&TensorInfo> {
-        self.header.tensors.iter().find(|t| t.name == name)
+        self.header.tensor(name)
     }
 
     /// The raw bytes of tensor `name`.
@@ -195,7 +195,7 @@ impl MetadataExt for GgufFile {
 
 impl MetadataExt for Header {
     fn value(&self, key: &str) -> Option<&Value> {
-        self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        self.metadata_value(key)
     }
 }
 

@@ -4,6 +4,8 @@
 //! allocated, so a hostile or truncated file produces [`GgufError`] and never a panic or a
 //! multi-gigabyte allocation.
 
+use std::collections::HashMap;
+
 use super::{GgufError, TensorInfo, TensorType, Value};
 
 /// ggml's limit on tensor dimensions.
@@ -12,6 +14,28 @@ const MAX_DIMS: u32 = 4;
 const MAX_NESTING: u32 = 8;
 /// The GGUF default alignment of the tensor data section.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// The most elements reserved ahead of parsing them: a list grows past this only as its elements
+/// are actually read from the file, so a count that lies costs no memory.
+const MAX_RESERVE: u64 = 1024;
+
+/// The fewest bytes one value of GGUF type `type_id` takes in a file (an unknown type is caught
+/// when its first element is read).
+fn min_encoded_size(type_id: u32) -> u64 {
+    match type_id {
+        0 | 1 | 7 => 1,
+        2 | 3 => 2,
+        4..=6 => 4,
+        // A string is its 8-byte length, an array its 4-byte type and 8-byte count.
+        8 | 10..=12 => 8,
+        9 => 12,
+        _ => 1,
+    }
+}
+
+/// A vector with room for `count` elements, but never more than [`MAX_RESERVE`] ahead.
+fn reserve<T>(count: u64) -> Vec<T> {
+    Vec::with_capacity(count.min(MAX_RESERVE) as usize)
+}
 
 /// The parsed front of a GGUF file: everything but the tensor bytes.
 #[derive(Debug, Clone)]
@@ -26,6 +50,22 @@ pub struct Header {
     pub alignment: u64,
     /// Offset of the data section from the start of the file.
     pub data_start: u64,
+    /// Tensor name → position in `tensors`, for look-ups in constant time.
+    index: HashMap<String, usize>,
+    /// Metadata key → position in `metadata` (the first, should a key repeat).
+    keys: HashMap<String, usize>,
+}
+
+impl Header {
+    /// The description of tensor `name`, in constant time.
+    pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
+        self.index.get(name).map(|&i| &self.tensors[i])
+    }
+
+    /// The value of metadata key `key`, in constant time.
+    pub fn metadata_value(&self, key: &str) -> Option<&Value> {
+        self.keys.get(key).map(|&i| &self.metadata[i].1)
+    }
 }
 
 struct Cursor<'a> {
@@ -108,18 +148,19 @@ impl<'a> Cursor<'a> {
                 }
                 let inner = self.u32(what)?;
                 let count = self.u64(what)?;
-                // Every element takes at least one byte: a count beyond the remaining bytes is a
-                // truncated (or lying) file, caught before allocating.
+                // Every element takes at least `min_encoded_size` bytes: a count beyond what the
+                // remaining bytes can hold is a truncated (or lying) file, caught before reading.
                 let remaining = (self.bytes.len() - self.pos) as u64;
-                if count > remaining {
+                let needed = count.saturating_mul(min_encoded_size(inner));
+                if needed > remaining {
                     return Err(GgufError::Truncated {
                         what: format!("{what} ({count} elements)"),
                         offset: self.pos as u64,
-                        needed: count,
+                        needed,
                         len: self.bytes.len() as u64,
                     });
                 }
-                let mut items = Vec::with_capacity(count as usize);
+                let mut items = reserve(count);
                 for _ in 0..count {
                     items.push(self.value(inner, what, depth + 1)?);
                 }
@@ -170,7 +211,7 @@ pub fn parse(bytes: &[u8]) -> Result<Header, GgufError> {
             len: bytes.len() as u64,
         });
     }
-    let mut metadata = Vec::with_capacity(n_kv as usize);
+    let mut metadata = reserve(n_kv);
     for i in 0..n_kv {
         let key = c.string(&format!("metadata key #{i}"))?;
         let ty = c.u32(&format!("type of `{key}`"))?;
@@ -189,7 +230,7 @@ pub fn parse(bytes: &[u8]) -> Result<Header, GgufError> {
             }
         },
     };
-    let mut tensors = Vec::with_capacity(n_tensors as usize);
+    let mut tensors = reserve(n_tensors);
     for i in 0..n_tensors {
         let at = c.pos;
         let name = c.string(&format!("tensor name #{i}"))?;
@@ -200,7 +241,7 @@ pub fn parse(bytes: &[u8]) -> Result<Header, GgufError> {
                 format!("tensor `{name}` has {n_dims} dimensions (1 to {MAX_DIMS} allowed)"),
             ));
         }
-        let mut dims = Vec::with_capacity(n_dims as usize);
+        let mut dims = reserve(u64::from(n_dims));
         for _ in 0..n_dims {
             dims.push(c.u64(&format!("dimensions of `{name}`"))?);
         }
@@ -217,21 +258,30 @@ pub fn parse(bytes: &[u8]) -> Result<Header, GgufError> {
         });
     }
     let data_start = (c.pos as u64).div_ceil(alignment) * alignment;
-    let header = Header {
+    let mut keys = HashMap::with_capacity(metadata.len());
+    for (i, (key, _)) in metadata.iter().enumerate() {
+        keys.entry(key.clone()).or_insert(i);
+    }
+    let mut header = Header {
         version,
         metadata,
         tensors,
         alignment,
         data_start,
+        index: HashMap::new(),
+        keys,
     };
-    check_tensor_bounds(&header, bytes.len() as u64)?;
+    header.index = check_tensors(&header, bytes.len() as u64)?;
     Ok(header)
 }
 
-fn check_tensor_bounds(h: &Header, file_len: u64) -> Result<(), GgufError> {
-    let mut seen = std::collections::HashSet::new();
-    for t in &h.tensors {
-        if !seen.insert(t.name.as_str()) {
+/// Checks that tensor names are unique and that each tensor's data lies inside the file and
+/// overlaps no other's; returns the name index.
+fn check_tensors(h: &Header, file_len: u64) -> Result<HashMap<String, usize>, GgufError> {
+    let mut index = HashMap::with_capacity(h.tensors.len());
+    let mut spans = Vec::with_capacity(h.tensors.len());
+    for (i, t) in h.tensors.iter().enumerate() {
+        if index.insert(t.name.clone(), i).is_some() {
             return Err(GgufError::Malformed {
                 offset: 0,
                 reason: format!("tensor `{}` appears twice", t.name),
@@ -257,6 +307,24 @@ fn check_tensor_bounds(h: &Header, file_len: u64) -> Result<(), GgufError> {
                 });
             }
         }
+        if size > 0 {
+            spans.push((t.offset, t.offset + size, i));
+        }
     }
-    Ok(())
+    // Two tensors sharing bytes would let a write through one (a repack, a release) show in
+    // the other: llama.cpp's writer never produces it, so it is a damaged or crafted file.
+    spans.sort_unstable();
+    for pair in spans.windows(2) {
+        let ((_, end, a), (start, _, b)) = (pair[0], pair[1]);
+        if start < end {
+            return Err(GgufError::Malformed {
+                offset: h.data_start.saturating_add(start),
+                reason: format!(
+                    "the data of tensors `{}` and `{}` overlap",
+                    h.tensors[a].name, h.tensors[b].name
+                ),
+            });
+        }
+    }
+    Ok(index)
 }

@@ -145,6 +145,24 @@ pub struct LlamaModel {
     isa: Option<tiled::Isa>,
 }
 
+/// How many transformer blocks a file's tensors describe: one more than the highest `N` of a
+/// `blk.N.` name (0 when there is none).
+fn blocks_present(tensors: &[crate::engine::gguf::TensorInfo]) -> usize {
+    tensors
+        .iter()
+        .filter_map(|t| {
+            t.name
+                .strip_prefix("blk.")?
+                .split('.')
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .map(|n| n.saturating_add(1))
+        .max()
+        .unwrap_or(0)
+}
+
 impl LlamaModel {
     /// Loads a model from an open GGUF file.
     pub fn load(gguf: &GgufFile, options: &ModelOptions) -> Result<Self, ModelError> {
@@ -185,6 +203,18 @@ impl LlamaModel {
             Ok(t.dequantize(dev)?)
         };
         let norm = |name: String| vector(name, dim);
+        // The block count is only a number in the header: check it against the tensors present
+        // before anything is sized by it.
+        let present = blocks_present(gguf.tensors());
+        if config.block_count != present {
+            return Err(ModelError::Config(ConfigError::Invalid {
+                key: format!("{}.block_count", arch.name()),
+                reason: format!(
+                    "{} blocks, but the file holds tensors for {present}",
+                    config.block_count
+                ),
+            }));
+        }
         let mut blocks = Vec::with_capacity(config.block_count);
         for i in 0..config.block_count {
             let p = |s: &str| format!("blk.{i}.{s}.weight");
