@@ -44,7 +44,9 @@ pub use events::{
 pub use messages::{
     CancelDialogue, ChoicePicked, LoadStory, PlayerSaid, SaveStory, StorySaved, TalkTo,
 };
-pub use safety::{DialogueFlagged, DialogueSafety, PlayerInputLimited, SafetyConfig};
+pub use safety::{
+    DialogueFlagged, DialogueSafety, PlayerInputLimited, RULES_NOT_LOADED, SafetyConfig,
+};
 pub use settings::{DialogueSettings, Scheduling};
 pub use status::{DialogueBackendStatus, ModelFailed, ModelReady};
 pub use story::{DialogueStory, PlayerStory, StoryWait};
@@ -229,6 +231,7 @@ impl Plugin for LlamaDialoguePlugin {
             Update,
             (
                 (
+                    safety::reload_rules,
                     drive::load_story,
                     talk::handle_messages,
                     between::start_and_stop,

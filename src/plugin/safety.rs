@@ -20,9 +20,13 @@ use crate::story::safety::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SafetyConfig {
     /// The rules file, relative to the stories folder; read when the plugin starts. A missing
-    /// file means no rules (the input limit's defaults still apply); a broken one is reported
-    /// with its `file:line:col` errors and no rules are used until it is fixed.
+    /// file means no rules (the input limit's defaults still apply). A file that does not load
+    /// fails closed: its `file:line:col` errors are reported and every player message gets the
+    /// deflection line until the file is fixed.
     pub rules_file: Option<PathBuf>,
+    /// Re-read the rules file when it changes on disk (its time and size are looked at once a
+    /// frame). A change that does not load keeps the last good rules in force.
+    pub watch: bool,
     /// Write an audit log (off by default).
     pub audit: Option<AuditConfig>,
 }
@@ -31,8 +35,25 @@ impl Default for SafetyConfig {
     fn default() -> Self {
         Self {
             rules_file: Some(SAFETY_FILE.into()),
+            watch: true,
             audit: None,
         }
+    }
+}
+
+/// The name of the flag raised on every player message while the rules file does not load.
+pub const RULES_NOT_LOADED: &str = "safety.ron did not load";
+
+/// The rules file being watched: where, and what it looked like when last read.
+struct RulesFile {
+    path: PathBuf,
+    seen: Option<(std::time::SystemTime, u64)>,
+}
+
+impl RulesFile {
+    fn stamp(path: &std::path::Path) -> Option<(std::time::SystemTime, u64)> {
+        let meta = std::fs::metadata(path).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
     }
 }
 
@@ -69,48 +90,68 @@ pub struct DialogueSafety {
     rules: Arc<SafetyRules>,
     moderators: Vec<Arc<dyn Moderator>>,
     audit: Option<AuditLog>,
+    /// Why the rules file does not load, while no good rules were ever read from it.
+    closed: Option<String>,
+    /// Good rules were read from the file or set by the game.
+    have_rules: bool,
+    watched: Option<RulesFile>,
 }
 
 impl DialogueSafety {
     /// Reads the rules named by `config` under `stories_dir` and opens the audit log.
     pub(crate) fn start(config: &SafetyConfig, stories_dir: &std::path::Path) -> Self {
-        let rules = match &config.rules_file {
-            Some(file) => {
-                let path = stories_dir.join(file);
-                if path.exists() {
-                    match SafetyRules::load(&path) {
-                        Ok(r) => {
-                            info!(
-                                "safety rules: {} ({} rules)",
-                                path.display(),
-                                r.file.rules.len()
-                            );
-                            r
-                        }
-                        Err(d) => {
-                            error!("{d}the safety rules are not used until the file is fixed");
-                            SafetyRules::none()
-                        }
-                    }
-                } else {
-                    info!("no safety rules ({} does not exist)", path.display());
-                    SafetyRules::none()
-                }
+        let mut safety = Self::default();
+        if let Some(file) = &config.rules_file {
+            let path = stories_dir.join(file);
+            if path.exists() {
+                safety.read(&path);
+            } else {
+                info!("no safety rules ({} does not exist)", path.display());
             }
-            None => SafetyRules::none(),
-        };
-        let audit = config.audit.clone().and_then(|a| match AuditLog::open(a) {
+            if config.watch {
+                safety.watched = Some(RulesFile {
+                    seen: RulesFile::stamp(&path),
+                    path,
+                });
+            }
+        }
+        safety.audit = config.audit.clone().and_then(|a| match AuditLog::open(a) {
             Ok(log) => Some(log),
             Err(e) => {
                 error!("{e}; no audit log is written");
                 None
             }
         });
-        Self {
-            rules: Arc::new(rules),
-            moderators: Vec::new(),
-            audit,
+        safety
+    }
+
+    /// Reads `path`: good rules replace the rules in force; a file that does not load keeps
+    /// the last good rules, or, when there were none, closes free text until it loads.
+    fn read(&mut self, path: &std::path::Path) {
+        match SafetyRules::load(path) {
+            Ok(r) => {
+                info!(
+                    "safety rules: {} ({} rules)",
+                    path.display(),
+                    r.file.rules.len()
+                );
+                self.set_rules(r);
+            }
+            Err(d) if !self.have_rules => {
+                error!(
+                    "{d}the safety rules did not load: every player message gets the \
+                     deflection line until the file is fixed"
+                );
+                self.closed = Some(d.to_string());
+            }
+            Err(d) => error!("{d}the last good safety rules stay in force"),
         }
+    }
+
+    /// Why the rules file does not load, while player text is refused for it (`None` when the
+    /// rules in force are good or there is no rules file).
+    pub fn load_error(&self) -> Option<&str> {
+        self.closed.as_deref()
     }
 
     /// The rules in force.
@@ -118,9 +159,12 @@ impl DialogueSafety {
         &self.rules
     }
 
-    /// Replaces the rules (lines already streaming keep the rules they started with).
+    /// Replaces the rules (lines already streaming keep the rules they started with) and opens
+    /// free text again if a broken rules file had closed it.
     pub fn set_rules(&mut self, rules: SafetyRules) {
         self.rules = Arc::new(rules);
+        self.closed = None;
+        self.have_rules = true;
     }
 
     /// Adds a moderator, asked after the rules.
@@ -140,8 +184,17 @@ impl DialogueSafety {
         self.audit.is_some()
     }
 
-    /// Player text against the rules, then the moderators: the first flag.
+    /// Player text against the rules, then the moderators: the first flag. Every message is
+    /// flagged while the rules file does not load.
     pub(crate) fn check_input(&self, text: &str, ctx: &ModerationContext<'_>) -> Option<Flag> {
+        if self.closed.is_some() {
+            return Some(Flag {
+                rule: RULES_NOT_LOADED.into(),
+                direction: crate::story::safety::Direction::Input,
+                matched: String::new(),
+                by: "safety.ron".into(),
+            });
+        }
         self.rules.check_input(text, ctx).or_else(|| {
             self.moderators
                 .iter()
@@ -174,6 +227,23 @@ impl DialogueSafety {
             started: false,
         }
     }
+}
+
+/// Re-reads the rules file when its time or size changed (`SafetyConfig::watch`).
+pub(crate) fn reload_rules(mut safety: ResMut<DialogueSafety>) {
+    let Some(watched) = &safety.bypass_change_detection().watched else {
+        return;
+    };
+    let stamp = RulesFile::stamp(&watched.path);
+    if stamp == watched.seen || stamp.is_none() {
+        // Unchanged, or gone: a deleted file keeps the rules read last.
+        return;
+    }
+    let path = watched.path.clone();
+    if let Some(w) = &mut safety.watched {
+        w.seen = stamp;
+    }
+    safety.read(&path);
 }
 
 /// One streaming line's safety: the stream guard of its banned phrases, the game's moderators,

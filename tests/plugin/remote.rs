@@ -28,7 +28,7 @@ fn plugin(url: &str, rules_file: Option<std::path::PathBuf>) -> LlamaDialoguePlu
         story: None,
         safety: SafetyConfig {
             rules_file,
-            audit: None,
+            ..SafetyConfig::default()
         },
         ..lantern_plugin()
     }

@@ -33,7 +33,7 @@ fn with_rules(name: &str, rules: &str) -> LlamaDialoguePlugin {
     LlamaDialoguePlugin {
         safety: SafetyConfig {
             rules_file: Some(path),
-            audit: None,
+            ..SafetyConfig::default()
         },
         ..lantern_plugin()
     }
@@ -380,4 +380,86 @@ fn a_real_model_never_streams_a_banned_word() {
     assert!(!words.contains(&word), "{word:?} in {chunks:?}");
     assert_ne!(chunks, free);
     assert_eq!(log(&app).count("Flagged"), 0, "{finished}");
+}
+
+/// A `safety.ron` that does not load fails closed: every player message gets the deflection
+/// line (flagged `RULES_NOT_LOADED`) and nothing reaches the story, until the file is fixed on
+/// disk; a later edit that breaks it again keeps the last good rules in force.
+#[test]
+fn a_broken_rules_file_fails_closed_until_it_loads() {
+    let broken = "Safety(rules: [Rule(id: \"x\", words: [\"moon\"]),";
+    let plugin = with_rules("closed", broken);
+    let path = plugin.safety.rules_file.clone().unwrap();
+    let (mut app, mara) = at_maras_question(plugin);
+    let error = app
+        .world()
+        .resource::<DialogueSafety>()
+        .load_error()
+        .map(str::to_owned);
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("safety.ron:1:")),
+        "{error:?}"
+    );
+    let before = snapshot(&mut app);
+    let say = |app: &mut App, text: &str| {
+        let flagged = log(app).count("Flagged");
+        let finished = log(app).count("Finished");
+        send(
+            app,
+            PlayerSaid {
+                npc: mara,
+                text: text.into(),
+            },
+        );
+        assert!(run_until(app, |a| log(a).count("Finished") > finished
+            || log(a).count("Choices") == 2));
+        log(app).count("Flagged") > flagged
+    };
+    assert!(say(&mut app, "Thanks for seeing me. How are you?"));
+    let (_, flag) = log(&app).last("Flagged").unwrap();
+    assert!(
+        flag.starts_with(&format!("Flagged: {RULES_NOT_LOADED} Input")),
+        "{flag}"
+    );
+    assert_eq!(
+        log(&app).last("Finished").unwrap().1,
+        "Finished: I would rather not talk about that."
+    );
+    assert_eq!(snapshot(&mut app), before, "the story did not move");
+
+    // Fixed on disk: the rules load on the next frames and free text is open again, under them.
+    std::fs::write(
+        &path,
+        "Safety(rules: [Rule(id: \"moon\", words: [\"moon\"])])",
+    )
+    .unwrap();
+    assert!(run_until(&mut app, |a| a
+        .world()
+        .resource::<DialogueSafety>()
+        .load_error()
+        .is_none()));
+    assert!(
+        say(&mut app, "Tell me about the moon"),
+        "the new rule holds"
+    );
+    // Broken again: the last good rules stay.
+    std::fs::write(
+        &path,
+        "Safety(rules: [Rule(id: \"moon\", words: [\"moon\"]),",
+    )
+    .unwrap();
+    for _ in 0..20 {
+        app.update();
+    }
+    let safety = app.world().resource::<DialogueSafety>();
+    assert!(safety.load_error().is_none());
+    assert_eq!(safety.rules().file.rules.len(), 1);
+    assert!(
+        say(&mut app, "the moon again"),
+        "the last good rule still holds"
+    );
+    assert!(!say(&mut app, "Thanks for seeing me. How are you?"));
+    assert_eq!(snapshot(&mut app).0, "mara_confides");
 }

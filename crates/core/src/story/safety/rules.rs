@@ -14,7 +14,7 @@ use crate::story::load::{parse_ron, read_source};
 pub const SAFETY_FILE: &str = "safety.ron";
 
 /// The contents of `safety.ron`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, rename = "Safety")]
 pub struct SafetyFile {
     /// Limits on what a player may type.
@@ -34,6 +34,18 @@ pub struct SafetyFile {
 
 fn default_deflection() -> String {
     "I would rather not talk about that.".into()
+}
+
+/// No rules, the default input limit and the default deflection line (as an empty file reads).
+impl Default for SafetyFile {
+    fn default() -> Self {
+        Self {
+            input: InputLimit::default(),
+            deflection: default_deflection(),
+            fallback: None,
+            rules: Vec::new(),
+        }
+    }
 }
 
 /// Limits on player text.
