@@ -16,6 +16,7 @@ fn cli_command() -> std::process::Command {
 mod check;
 mod commands;
 mod constrain;
+mod crash_safety;
 mod eval;
 mod lsp;
 mod tools;

@@ -83,7 +83,7 @@ fn another_story_or_a_save_that_no_longer_fits_is_refused() {
     let again = StoryBundle::load(&dir.join("lantern.story.ron"), &Estimate).unwrap();
     StoryRuntime::restore(Arc::new(again), save.clone()).unwrap();
     // A future format is refused by number.
-    let future = save.to_ron().replace("format: 1", "format: 9");
+    let future = save.to_ron().unwrap().replace("format: 1", "format: 9");
     let err = SaveGame::from_ron(Path::new("s.ron"), &future).unwrap_err();
     assert!(matches!(err, SaveError::Format { found: 9 }));
     let err = SaveGame::from_ron(Path::new("s.ron"), "not a save").unwrap_err();
@@ -168,8 +168,9 @@ fn saves_survive_edits_and_name_what_no_longer_fits() {
 
     let hand_edited = save
         .to_ron()
+        .unwrap()
         .replace("\"clues\": Int(0)", "\"clues\": String(\"0\")");
-    assert_ne!(hand_edited, save.to_ron(), "the edit applies");
+    assert_ne!(hand_edited, save.to_ron().unwrap(), "the edit applies");
     let bad = SaveGame::from_ron(Path::new("s.ron"), &hand_edited).unwrap();
     let err = StoryRuntime::restore(lantern, bad).unwrap_err();
     assert!(err.to_string().contains("variable `clues`"), "{err}");

@@ -95,7 +95,7 @@ pub fn run(command: Command) -> CliResult {
             let table = existing.to_csv(&authored_lines(&b.story));
             match out {
                 Some(path) => {
-                    std::fs::write(&path, table).map_err(|e| format!("{}: {e}", path.display()))?;
+                    write_atomic(&path, table.as_bytes())?;
                     eprintln!(
                         "wrote {} lines to {}",
                         authored_lines(&b.story).len(),
@@ -144,8 +144,7 @@ pub fn run(command: Command) -> CliResult {
             }
             let lines = authored_lines(&b.story);
             let dest = translation_path(&story, &locale);
-            std::fs::write(&dest, t.to_csv(&lines))
-                .map_err(|e| format!("{}: {e}", dest.display()))?;
+            write_atomic(&dest, t.to_csv(&lines).as_bytes())?;
             println!(
                 "{locale}: {} of {} lines translated ({} untranslated use the authored text) -> {}",
                 lines.len() - report.untranslated.len(),

@@ -46,6 +46,9 @@ pub enum SaveError {
         /// ron's message with its position.
         message: String,
     },
+    /// The state could not be written as a save (nothing was written).
+    #[error("the save could not be written: {0}")]
+    Serialize(String),
     /// Written by another save format.
     #[error("save format {found} is not supported (this version reads format {SAVE_FORMAT})")]
     Format {
@@ -98,8 +101,9 @@ pub fn content_hash(bundle: &StoryBundle) -> String {
 
 impl SaveGame {
     /// The save's RON text.
-    pub fn to_ron(&self) -> String {
-        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default()).unwrap_or_default()
+    pub fn to_ron(&self) -> Result<String, SaveError> {
+        ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
+            .map_err(|e| SaveError::Serialize(e.to_string()))
     }
 
     /// Parses a save's RON text.
@@ -114,9 +118,12 @@ impl SaveGame {
         Ok(save)
     }
 
-    /// Writes the save atomically.
+    /// Writes the save atomically. The text is read back before it is written, so a save that
+    /// cannot be written whole (or would not load) never replaces the one on disk.
     pub fn write(&self, path: &Path) -> Result<(), SaveError> {
-        write_atomic(path, self.to_ron().as_bytes())
+        let text = self.to_ron()?;
+        Self::from_ron(path, &text)?;
+        write_atomic(path, text.as_bytes())
     }
 
     /// Reads a save.
@@ -178,7 +185,9 @@ impl SaveGame {
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder: write, fsync, rename,
-/// then fsync the folder. Readers see the old file or the new one, never a mix.
+/// then fsync the folder. Readers see the old file or the new one, never a mix; a write that
+/// fails (a full disk) leaves the old file as it was and removes its temporary file. Temporary
+/// files that a killed process left for the same `path` are removed after a write succeeds.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SaveError> {
     let io = |source| SaveError::Io {
         path: path.to_owned(),
@@ -205,6 +214,44 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SaveError> {
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    } else {
+        remove_stale_temporaries(&dir, &name);
     }
     result.map_err(io)
+}
+
+/// Removes `.NAME.PID.tmp` files of `dir` that no running process is writing: on Linux, those
+/// whose process is gone; elsewhere, those untouched for ten minutes.
+fn remove_stale_temporaries(dir: &Path, name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.");
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|f| f.strip_prefix(&prefix))
+            .and_then(|f| f.strip_suffix(".tmp"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let stale = if cfg!(target_os = "linux") {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age.as_secs() > 600)
+        };
+        if stale {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }

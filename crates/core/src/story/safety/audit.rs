@@ -204,8 +204,17 @@ impl Rotating {
     fn write(&mut self, record: &AuditRecord) -> std::io::Result<()> {
         let mut line = serde_json::to_string(record)?;
         line.push('\n');
-        if self.size > 0 && self.size + line.len() as u64 > self.config.max_bytes {
-            self.rotate()?;
+        if self.size > 0
+            && self.size + line.len() as u64 > self.config.max_bytes
+            && let Err(e) = self.rotate()
+        {
+            // The record is not lost: it goes on the file in hand (past its size), and the
+            // rotation is tried again at the next record. Nothing is deleted on failure.
+            tracing::warn!(
+                "audit log {}: rotation failed ({e}); writing on past {} bytes",
+                self.config.path.display(),
+                self.config.max_bytes
+            );
         }
         self.file.write_all(line.as_bytes())?;
         self.size += line.len() as u64;
@@ -359,6 +368,39 @@ mod tests {
         assert_eq!(s.by_rule.values().sum::<usize>(), s.output_flags);
         let newest = flagged.last().unwrap();
         assert_eq!(newest.output.as_deref(), Some("line 9"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A rename that fails mid-rotation (here `.1` cannot become `.2`: a folder is in the way)
+    /// loses no record and erases no history: records go on the current file.
+    #[test]
+    fn a_failed_rotation_loses_nothing() {
+        let dir = std::env::temp_dir().join(format!("audit-fail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("dialogue.jsonl");
+        std::fs::create_dir_all(rotated(&path, 2).join("in-the-way")).unwrap();
+        std::fs::write(rotated(&path, 1), "{\"old\": true}\n").unwrap();
+        let mut log = AuditLog::open(AuditConfig {
+            path: path.clone(),
+            max_bytes: 300,
+            keep: 2,
+        })
+        .unwrap();
+        for i in 0..12 {
+            let mut r = AuditRecord::now(AuditKind::Line, "npc", "test");
+            r.output = Some(format!("line {i}"));
+            log.log(r);
+        }
+        log.close();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for i in 0..12 {
+            assert!(text.contains(&format!("\"line {i}\"")), "line {i} lost");
+        }
+        assert_eq!(
+            std::fs::read_to_string(rotated(&path, 1)).unwrap(),
+            "{\"old\": true}\n",
+            "history kept"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
