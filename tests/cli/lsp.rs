@@ -207,3 +207,51 @@ fn an_editor_gets_findings_definitions_and_completions() {
     assert!(status.success(), "{status}");
     assert!(Path::new(&path).exists());
 }
+
+/// Malformed input never stops the server: parameters that do not parse (a notification's are
+/// reported, a request gets `InvalidParams`), a body that is not JSON, a header line of 20 KB
+/// and a message over the 16 MiB limit are each skipped and reported, and the next request is
+/// answered as usual.
+#[test]
+fn malformed_and_oversized_messages_leave_the_server_running() {
+    let mut c = Client::start();
+    c.request("initialize", json!({"capabilities": {}}));
+    c.notify("initialized", json!({}));
+    let logged = |c: &mut Client, what: &str| {
+        c.wait(what, |m| m["method"] == "window/logMessage")["params"]["message"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    c.notify("textDocument/didOpen", json!(42));
+    assert!(logged(&mut c, "didOpen").contains("`textDocument/didOpen` with malformed parameters"));
+    let id = c.next_id;
+    c.next_id += 1;
+    c.send(json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/definition", "params": "x"}));
+    let resp = c.wait("definition", |m| m["id"] == id);
+    assert_eq!(resp["error"]["code"], -32602, "{resp}");
+
+    write!(c.stdin, "Content-Length: 9\r\n\r\nnot json!").unwrap();
+    assert!(logged(&mut c, "garbage").contains("not a JSON-RPC message"));
+    write!(
+        c.stdin,
+        "X-Pad: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+        "a".repeat(20_000)
+    )
+    .unwrap();
+    assert!(logged(&mut c, "long header").contains("header line longer than"));
+    let big = (16 << 20) + 1;
+    write!(c.stdin, "Content-Length: {big}\r\n\r\n").unwrap();
+    c.stdin.write_all(&vec![b' '; big]).unwrap();
+    assert!(logged(&mut c, "oversized").contains(&format!("a message of {big} bytes")));
+
+    // Still serving.
+    let items = c.request(
+        "textDocument/completion",
+        at("file:///nowhere/x.story.ron", 0, 0),
+    );
+    assert_eq!(items, json!([]));
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().unwrap().success());
+}

@@ -3,6 +3,7 @@
 //! variable or cast member is defined, and completes their names.
 
 mod analysis;
+mod transport;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -40,7 +41,7 @@ struct Server {
 
 /// Serves until the client says `exit`.
 pub fn run() -> CliResult {
-    let (conn, io) = Connection::stdio();
+    let (conn, io) = transport::connect()?;
     let caps = ServerCapabilities {
         text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::FULL)),
         definition_provider: Some(OneOf::Left(true)),
@@ -72,7 +73,19 @@ impl Server {
                     let resp = self.request(req);
                     self.conn.sender.send(Message::Response(resp))?;
                 }
-                Message::Notification(n) => self.notification(n)?,
+                Message::Notification(n) => {
+                    let method = n.method.clone();
+                    match self.notification(n) {
+                        Ok(()) => {}
+                        // Parameters that do not parse: said, and the server goes on.
+                        Err(e) if e.is::<serde_json::Error>() => {
+                            let why = format!("`{method}` with malformed parameters: {e}");
+                            eprintln!("llama-dialogue lsp: {why}");
+                            self.log(&why)?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
                 Message::Response(_) => {}
             }
         }
@@ -82,7 +95,8 @@ impl Server {
     fn request(&mut self, req: Request) -> Response {
         let id = req.id.clone();
         let req = match cast_request::<GotoDefinition>(req) {
-            Ok((id, p)) => {
+            Cast::Invalid(resp) => return resp,
+            Cast::Ok(id, p) => {
                 let pos = p.text_document_position_params;
                 let spot = self
                     .docs
@@ -96,10 +110,11 @@ impl Server {
                 });
                 return Response::new_ok(id, result);
             }
-            Err(req) => req,
+            Cast::Other(req) => req,
         };
         match cast_request::<Completion>(req) {
-            Ok((id, p)) => {
+            Cast::Invalid(resp) => resp,
+            Cast::Ok(id, p) => {
                 let pos = p.text_document_position;
                 let items: Vec<CompletionItem> = self
                     .docs
@@ -120,7 +135,7 @@ impl Server {
                     .collect();
                 Response::new_ok(id, CompletionResponse::Array(items))
             }
-            Err(req) => Response::new_err(
+            Cast::Other(req) => Response::new_err(
                 id,
                 lsp_server::ErrorCode::MethodNotFound as i32,
                 format!("`{}` is not supported", req.method),
@@ -181,6 +196,16 @@ impl Server {
         self.check(&uri)
     }
 
+    /// Shows `message` in the editor's log (`window/logMessage`, type error).
+    fn log(&self, message: &str) -> CliResult {
+        let n = Notification::new(
+            "window/logMessage".to_owned(),
+            serde_json::json!({"type": 1, "message": format!("llama-dialogue lsp: {message}")}),
+        );
+        self.conn.sender.send(Message::Notification(n))?;
+        Ok(())
+    }
+
     /// Checks a document and publishes its findings, each file's to that file (a story's
     /// findings may be in its personas); files that no longer have any get an empty list.
     fn check(&mut self, key: &str) -> CliResult {
@@ -235,16 +260,23 @@ impl Server {
     }
 }
 
-fn cast_request<R: lsp_types::request::Request>(
-    req: Request,
-) -> Result<(lsp_server::RequestId, R::Params), Request> {
+/// A request as method `R`: its parameters, an error response when they do not parse, or the
+/// request back when it is another method.
+enum Cast<P> {
+    Ok(lsp_server::RequestId, P),
+    Invalid(Response),
+    Other(Request),
+}
+
+fn cast_request<R: lsp_types::request::Request>(req: Request) -> Cast<R::Params> {
+    let id = req.id.clone();
     match req.extract(R::METHOD) {
-        Ok(x) => Ok(x),
-        Err(ExtractError::MethodMismatch(req)) => Err(req),
-        Err(ExtractError::JsonError { method, .. }) => Err(Request::new(
-            lsp_server::RequestId::from(0),
-            method,
-            serde_json::Value::Null,
+        Ok((id, p)) => Cast::Ok(id, p),
+        Err(ExtractError::MethodMismatch(req)) => Cast::Other(req),
+        Err(ExtractError::JsonError { method, error }) => Cast::Invalid(Response::new_err(
+            id,
+            lsp_server::ErrorCode::InvalidParams as i32,
+            format!("`{method}`: malformed parameters: {error}"),
         )),
     }
 }
