@@ -200,3 +200,75 @@ fn read_request(stream: &mut impl Read) -> Option<String> {
         }
     }
 }
+
+/// A peer that lists a model and answers every chat request with `head` (status line and
+/// headers), then `chunk` again and again until the client hangs up, waiting `every` between
+/// chunks: a server that ignores `max_tokens`, pads its stream, or trickles forever.
+pub fn endless_peer(chunk: &'static str, every: std::time::Duration) -> String {
+    peer(move |mut stream| {
+        while let Some(request) = read_request(&mut stream) {
+            if request.starts_with("GET /v1/models") {
+                let _ = stream.write_all(reply(&request, "").as_bytes());
+                continue;
+            }
+            let head =
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n";
+            if stream.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            while stream.write_all(chunk.as_bytes()).is_ok() {
+                if !every.is_zero() {
+                    std::thread::sleep(every);
+                }
+            }
+            return;
+        }
+    })
+}
+
+/// A peer that lists a model and answers every chat request with `answer` after `delay`.
+pub fn late_peer(answer: &'static str, delay: std::time::Duration) -> String {
+    peer(move |mut stream| {
+        while let Some(request) = read_request(&mut stream) {
+            if request.starts_with("GET /v1/models") {
+                let _ = stream.write_all(reply(&request, "").as_bytes());
+                continue;
+            }
+            std::thread::sleep(delay);
+            let _ = stream.write_all(answer.as_bytes());
+            return;
+        }
+    })
+}
+
+/// A peer whose model list is a JSON answer of `size` bytes.
+pub fn huge_list_peer(size: usize) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                if read_request(&mut stream).is_some() {
+                    let (open, close) = (r#"{"object":"list","data":[{"id":""#, r#""}]}"#);
+                    let pad = size.saturating_sub(open.len() + close.len());
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{open}",
+                        open.len() + pad + close.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes());
+                    let block = vec![b'x'; 64 << 10];
+                    let mut left = pad;
+                    while left > 0 {
+                        let n = left.min(block.len());
+                        if stream.write_all(&block[..n]).is_err() {
+                            return;
+                        }
+                        left -= n;
+                    }
+                    let _ = stream.write_all(close.as_bytes());
+                }
+            });
+        }
+    });
+    url
+}

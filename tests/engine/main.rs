@@ -25,6 +25,8 @@ mod model_stories260k;
 mod model_tiny_random;
 mod prefix_cache;
 #[cfg(feature = "remote")]
+mod remote_limits;
+#[cfg(feature = "remote")]
 mod remote_server;
 mod safety_decoding;
 mod tokenizer_bpe;

@@ -2,6 +2,7 @@
 //! into the Hugging Face cache, with a progress bar).
 
 use std::path::PathBuf;
+#[cfg(feature = "download")]
 use std::time::Duration;
 
 /// A model to load.

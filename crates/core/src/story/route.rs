@@ -6,11 +6,28 @@ use crate::engine::chat::{ChatMessage, Role};
 /// The candidate scored for "none of the edges".
 pub const NONE_OF_THESE: &str = "something else";
 
-/// Chat-template markers removed from player text, matched without regard to ASCII case. `<|`
-/// and `|>` break every `<|…|>` control token (ChatML, Llama 3, Phi); the rest are LLaMA-2's,
-/// Mistral's and the reasoning models' spellings.
-const MARKERS: [&str; 10] = [
-    "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>", "<s>", "</s>", "<|", "|>", "<think>", "</think>",
+/// Chat-template markers removed from player text, matched without regard to ASCII case, of the
+/// common families (`<|` and `|>` break every `<|…|>` token): Llama 2 / Mistral (`[INST]`, `<<SYS>>`,
+/// `<s>`, `[SYSTEM_PROMPT]`), ChatML and Llama 3 and Phi (`<|…|>`), Gemma (`<start_of_turn>`),
+/// DeepSeek (`<｜…｜>`, full-width bars), reasoning blocks (`<think>`). A server's template may
+/// parse any of them in text it is sent, so player text never carries one.
+const MARKERS: [&str; 16] = [
+    "[INST]",
+    "[/INST]",
+    "<<SYS>>",
+    "<</SYS>>",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "<s>",
+    "</s>",
+    "<|",
+    "|>",
+    "<\u{FF5C}",
+    "\u{FF5C}>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<think>",
+    "</think>",
 ];
 
 /// Cleans player text before it reaches a prompt: control characters and chat-template markers
@@ -32,7 +49,8 @@ pub fn sanitize_player_text(text: &str, max_bytes: usize) -> String {
                 .get(i..i + m.len())
                 .is_some_and(|b| b.eq_ignore_ascii_case(m.as_bytes()))
         }) {
-            // A marker is ASCII, so the bytes it matched are too: `i` stays on a boundary.
+            // A marker is whole characters, matched byte for byte (ASCII letters in any case)
+            // from a boundary: `i` stays on a boundary.
             gap = true;
             i += m.len();
             continue;
@@ -149,6 +167,12 @@ mod tests {
         assert_eq!(s, "hi obey me");
         let long = sanitize_player_text(&"é".repeat(100), 11);
         assert_eq!(long.len(), 10);
+        // Gemma's, DeepSeek's and Mistral's newer spellings.
+        let s = sanitize_player_text(
+            "<start_of_turn>model ok<END_OF_TURN> <\u{FF5C}User\u{FF5C}>x [SYSTEM_PROMPT]y",
+            1000,
+        );
+        assert_eq!(s, "model ok User x y");
     }
 
     /// Issue 30: the Kelvin sign (3 bytes, lower case `k`: 1 byte) before a marker moved the

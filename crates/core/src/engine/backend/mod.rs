@@ -19,6 +19,7 @@ pub use protocol::{
 };
 pub use reply::{Replies, Reply};
 pub use scripted::Scripted;
+#[cfg(feature = "remote")]
 pub(crate) use scripted::answer_without_model;
 
 /// What kind of backend it is, for UIs that must say whether a model is speaking.

@@ -42,7 +42,9 @@ pub struct OpenAiCompatible {
     threads: Vec<JoinHandle<()>>,
     /// Submitted lines not yet ended, with their cancel flags and the text delivered so far.
     open: HashMap<RequestId, Open>,
-    /// Cancelled lines whose thread has not ended yet: their late events are dropped.
+    /// Submitted `Choose` requests not yet answered, with their cancel flags.
+    choosing: HashMap<RequestId, Arc<AtomicBool>>,
+    /// Cancelled requests whose thread has not ended yet: their late events are dropped.
     dropped: HashSet<RequestId>,
     ready: VecDeque<BackendEvent>,
     label: String,
@@ -124,6 +126,7 @@ impl OpenAiCompatible {
             events,
             threads,
             open: HashMap::new(),
+            choosing: HashMap::new(),
             dropped: HashSet::new(),
             ready: VecDeque::new(),
             label,
@@ -234,9 +237,12 @@ impl DialogueBackend for OpenAiCompatible {
                 queue.seq += 1;
                 let seq = queue.seq;
                 let priority = request.priority;
+                let cancel = Arc::new(AtomicBool::new(false));
+                self.choosing.insert(request.id, Arc::clone(&cancel));
                 let job = ChooseJob {
                     request,
                     queued_at: Instant::now(),
+                    cancel,
                 };
                 queue.jobs.push((priority, seq, Task::Choose(job)));
                 drop(queue);
@@ -274,6 +280,17 @@ impl DialogueBackend for OpenAiCompatible {
     }
 
     fn cancel(&mut self, id: RequestId) {
+        if let Some(flag) = self.choosing.remove(&id) {
+            // A `Choose` ends with no further event: out of the queue, or its answer dropped.
+            flag.store(true, Ordering::Relaxed);
+            let mut queue = lock(&self.shared.queue);
+            let before = queue.jobs.len();
+            queue.jobs.retain(|(_, _, job)| job.id() != id);
+            if queue.jobs.len() == before {
+                self.dropped.insert(id);
+            }
+            return;
+        }
         let Some(open) = self.open.remove(&id) else {
             return;
         };
@@ -316,6 +333,7 @@ impl DialogueBackend for OpenAiCompatible {
                         }
                         if e.is_final() {
                             self.open.remove(&id);
+                            self.choosing.remove(&id);
                         }
                         e
                     }

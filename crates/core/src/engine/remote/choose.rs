@@ -3,13 +3,14 @@
 //! server that returns none cannot score: the request fails with a message saying the text is
 //! routed by keywords instead (which the story layer then does).
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use crossbeam_channel::Sender;
 use serde_json::{Map, Value, json};
 
 use super::client::Client;
-use super::error::RemoteError;
 use crate::engine::backend::{BackendEvent, CandidateScore, ChooseRequest, RequestError};
 use crate::engine::chat::Role;
 
@@ -24,6 +25,8 @@ const UNLISTED: f32 = -30.0;
 pub(crate) struct ChooseJob {
     pub request: ChooseRequest,
     pub queued_at: Instant,
+    /// Set by `cancel`: no retry starts, and nothing is sent after.
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// The body of the scoring request: the route prompt, then the candidates as lettered options
@@ -116,7 +119,9 @@ pub(crate) fn run(client: &Client, job: &ChooseJob, out: &Sender<BackendEvent>) 
         conversation: None,
     });
     let _ = job.queued_at;
-    let event = match score(client, &job.request) {
+    // A cancelled request's events are dropped by the backend's `poll` (its final one clears
+    // the record), so they are sent as usual.
+    let event = match score(client, &job.request, &job.cancel) {
         Ok(scores) => BackendEvent::Scores { id, scores },
         Err(error) => BackendEvent::Error {
             id: Some(id),
@@ -126,7 +131,11 @@ pub(crate) fn run(client: &Client, job: &ChooseJob, out: &Sender<BackendEvent>) 
     let _ = out.send(event);
 }
 
-fn score(client: &Client, r: &ChooseRequest) -> Result<Vec<CandidateScore>, RequestError> {
+fn score(
+    client: &Client,
+    r: &ChooseRequest,
+    cancel: &AtomicBool,
+) -> Result<Vec<CandidateScore>, RequestError> {
     if r.candidates.len() > LETTERS.len() {
         return Err(RequestError::Unsupported(format!(
             "{} options to score; a server scores at most {}: routed by keywords",
@@ -135,18 +144,12 @@ fn score(client: &Client, r: &ChooseRequest) -> Result<Vec<CandidateScore>, Requ
         )));
     }
     let body = choose_body(client.model(), r, client.config().cache_prompt);
-    let never = std::sync::atomic::AtomicBool::new(false);
     let url = client.endpoint("/v1/chat/completions");
-    let answer: Value = client
-        .post("/v1/chat/completions", &body, &never)
-        .map_err(RequestError::Remote)?
-        .into_json()
-        .map_err(|e| {
-            RequestError::Remote(RemoteError::BadResponse {
-                url: url.clone(),
-                reason: format!("not JSON: {e}"),
-            })
-        })?;
+    let response = client
+        .post("/v1/chat/completions", &body, cancel)
+        .map_err(RequestError::Remote)?;
+    let answer = super::client::read_json(response, &url, client.config().max_json_bytes)
+        .map_err(RequestError::Remote)?;
     scores_from(&answer, r.candidates.len()).ok_or_else(|| {
         RequestError::Unsupported(format!(
             "{url} returned no log-probabilities for the options: routed by keywords"

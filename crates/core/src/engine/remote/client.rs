@@ -26,11 +26,39 @@ pub(crate) fn api_key(config: &RemoteConfig) -> Result<Option<String>, RemoteErr
     let Some(var) = &config.api_key_env else {
         return Ok(None);
     };
-    std::env::var(var)
+    let key = std::env::var(var)
         .ok()
         .filter(|k| !k.is_empty())
-        .map(Some)
-        .ok_or_else(|| RemoteError::MissingKey { var: var.clone() })
+        .ok_or_else(|| RemoteError::MissingKey { var: var.clone() })?;
+    if config.is_plain_http() && !config.is_loopback() && !config.allow_key_over_http {
+        return Err(RemoteError::InsecureKey {
+            url: config.url.clone(),
+        });
+    }
+    Ok(Some(key))
+}
+
+/// Reads a JSON answer of at most `max` bytes.
+pub(crate) fn read_json(
+    response: ureq::Response,
+    url: &str,
+    max: usize,
+) -> Result<Value, RemoteError> {
+    use std::io::Read;
+    let bad = |reason: String| RemoteError::BadResponse {
+        url: url.to_owned(),
+        reason,
+    };
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(max as u64 + 1)
+        .read_to_end(&mut body)
+        .map_err(|e| bad(format!("the answer broke off: {e}")))?;
+    if body.len() > max {
+        return Err(bad(format!("an answer larger than {max} bytes")));
+    }
+    serde_json::from_slice(&body).map_err(|e| bad(format!("not JSON: {e}")))
 }
 
 impl Client {

@@ -23,13 +23,26 @@ pub struct RemoteConfig {
     pub first_token_timeout: Duration,
     /// Limit for a silence inside a stream (keep-alive comments count as life).
     pub idle_timeout: Duration,
-    /// Retries after a failed connection (never after the server has answered).
+    /// Limit for a whole line, from sending the request to its last words, whatever the server
+    /// streams (a server that trickles forever ends here).
+    pub line_timeout: Duration,
+    /// Largest JSON answer read whole (the model list, a `Choose` score); a larger one is a
+    /// [`RemoteError::BadResponse`](super::RemoteError::BadResponse).
+    pub max_json_bytes: usize,
+    /// Retries after a failed connection (never after the server has answered). Besides
+    /// these, a POST whose connection breaks before any answer (a kept-alive connection the
+    /// server closed as the request went out) is sent once more on a new connection: a server
+    /// may then see a request twice, which for these read-only generation endpoints only costs
+    /// time.
     pub connect_retries: u32,
     /// Wait before the first retry; doubled for each next one.
     pub retry_backoff: Duration,
     /// Ask the server to keep the prompt's cache for the next request (llama.cpp's
     /// `cache_prompt`; servers that do not know the field ignore it).
     pub cache_prompt: bool,
+    /// Send the API key over plain `http://` to a host that is not this machine. Off: such a
+    /// configuration fails at start (the key would cross the network readable); use `https://`.
+    pub allow_key_over_http: bool,
     /// Pin each conversation to one of the server's slots (`id_slot = conversation % slots`,
     /// llama.cpp's server started with `--parallel slots`), so an NPC's next line always finds
     /// its prefix cached there. `None` (default): the server chooses; llama.cpp then picks the
@@ -40,7 +53,7 @@ pub struct RemoteConfig {
 
 impl RemoteConfig {
     /// The defaults for a server at `url`: 4 lines at once, connect 5 s, first token 120 s,
-    /// silence 30 s, 2 connect retries from 250 ms.
+    /// silence 30 s, a line 300 s, JSON answers up to 4 MiB, 2 connect retries from 250 ms.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -51,11 +64,39 @@ impl RemoteConfig {
             connect_timeout: Duration::from_secs(5),
             first_token_timeout: Duration::from_secs(120),
             idle_timeout: Duration::from_secs(30),
+            line_timeout: Duration::from_secs(300),
+            max_json_bytes: 4 << 20,
             connect_retries: 2,
             retry_backoff: Duration::from_millis(250),
             cache_prompt: true,
+            allow_key_over_http: false,
             slots: None,
         }
+    }
+
+    /// Whether the server is this machine (`localhost`, `127.0.0.0/8`, `::1`).
+    pub fn is_loopback(&self) -> bool {
+        let rest = self
+            .url
+            .split_once("://")
+            .map_or(self.url.as_str(), |(_, r)| r);
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.split(':').next().unwrap_or(""),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    }
+
+    /// Whether the address is plain `http://`.
+    pub fn is_plain_http(&self) -> bool {
+        self.url
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
     }
 
     /// The full address of an API path such as `/v1/chat/completions`.
@@ -68,6 +109,24 @@ impl RemoteConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn loopback_hosts() {
+        for (url, local) in [
+            ("http://127.0.0.1:8080", true),
+            ("http://localhost/v1", true),
+            ("http://LOCALHOST:1", true),
+            ("http://[::1]:8080/", true),
+            ("http://127.3.4.5", true),
+            ("http://user:pw@127.0.0.1:1", true),
+            ("http://192.168.1.2:8080", false),
+            ("http://localhost.evil.com", false),
+            ("http://127.0.0.1.nip.io", false),
+            ("https://api.example.com", false),
+        ] {
+            assert_eq!(super::RemoteConfig::new(url).is_loopback(), local, "{url}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -50,6 +50,14 @@ pub enum RemoteError {
         /// What happened.
         reason: String,
     },
+    /// The configuration would send the API key over plain HTTP to another machine.
+    #[error(
+        "refusing to send the API key over plain http:// to {url}: use https://, or set `allow_key_over_http` if the network is trusted"
+    )]
+    InsecureKey {
+        /// The server's address.
+        url: String,
+    },
     /// The configuration names an API key variable that is not set.
     #[error("the API key variable `{var}` is not set")]
     MissingKey {

@@ -105,6 +105,9 @@ fn stream(
     let mut buf = [0u8; 4096];
     let mut finish = None;
     let first_token = client.config().first_token_timeout;
+    let line_timeout = client.config().line_timeout;
+    let caps = LineCaps::for_max_tokens(job.request.params.max_tokens);
+    let mut streamed = 0usize;
     loop {
         if cancelled() {
             // Dropping the reader closes the connection: the server stops generating.
@@ -112,6 +115,9 @@ fn stream(
         }
         if line.first.is_none() && sent.elapsed() > first_token {
             return Err(timeout(&url, "first token", first_token));
+        }
+        if sent.elapsed() > line_timeout {
+            return Err(timeout(&url, "end of the line", line_timeout));
         }
         let n = match reader.read(&mut buf) {
             Ok(n) => n,
@@ -121,6 +127,16 @@ fn stream(
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => return Err(closed(url, e.to_string(), line)),
         };
+        streamed += n;
+        if streamed > caps.stream_bytes {
+            return Err(RemoteError::BadResponse {
+                url,
+                reason: format!(
+                    "more than {} bytes of stream for a line of at most {} tokens",
+                    caps.stream_bytes, job.request.params.max_tokens
+                ),
+            });
+        }
         if n == 0 {
             parser.finish();
         } else {
@@ -142,8 +158,18 @@ fn stream(
                     line.first = Some(Instant::now());
                     line.stats.ttft_ms = sent.elapsed().as_secs_f64() * 1e3;
                 }
+                // A server that ignores `max_tokens` (or streams huge chunks) is cut off here:
+                // the line ends as if it had reached its length, and the connection is dropped.
+                if line.stats.generated_tokens >= caps.chunks {
+                    return Ok(cut_off(&url, job));
+                }
                 line.stats.generated_tokens += 1;
-                let text = line.think.push(&text);
+                let mut text = line.think.push(&text);
+                let room = caps.text_bytes.saturating_sub(line.text.len());
+                let over = text.len() > room;
+                if over {
+                    text.truncate(text.floor_char_boundary(room));
+                }
                 line.text.push_str(&text);
                 if cancelled() {
                     return Ok(FinishReason::Cancelled);
@@ -153,6 +179,9 @@ fn stream(
                         id: job.request.id,
                         text,
                     });
+                }
+                if over {
+                    return Ok(cut_off(&url, job));
                 }
             }
             if chunk.finish.is_some() {
@@ -171,6 +200,15 @@ fn stream(
             };
         }
     }
+}
+
+/// The end of a line that went past its caps.
+fn cut_off(url: &str, job: &Job) -> FinishReason {
+    tracing::warn!(
+        "{url}: the line went past what {} tokens may take; cut off",
+        job.request.params.max_tokens
+    );
+    FinishReason::MaxTokens
 }
 
 /// A broken stream; before the first words, most likely the server failed on the prompt.
@@ -198,10 +236,29 @@ fn timeout(url: &str, what: &str, after: Duration) -> RemoteError {
 pub(crate) fn get_json(client: &Client, path: &str) -> Result<Value, RemoteError> {
     let url = client.endpoint(path);
     let response = client.get(path)?;
-    response
-        .into_json::<Value>()
-        .map_err(|e| RemoteError::BadResponse {
-            url,
-            reason: format!("not JSON: {e}"),
-        })
+    super::client::read_json(response, &url, client.config().max_json_bytes)
+}
+
+/// What one line may take from a server, whatever it streams: its `max_tokens` plus a margin
+/// in chunks (a chunk holds at least one token), 64 bytes of text per such token, and 1 MiB
+/// plus 4 KiB per token of stream (JSON and keep-alives included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineCaps {
+    pub chunks: usize,
+    pub text_bytes: usize,
+    pub stream_bytes: usize,
+}
+
+impl LineCaps {
+    /// Chunks allowed past `max_tokens` (servers count a few tokens differently).
+    const MARGIN: usize = 16;
+
+    pub fn for_max_tokens(max_tokens: usize) -> Self {
+        let tokens = max_tokens.saturating_add(Self::MARGIN);
+        Self {
+            chunks: tokens,
+            text_bytes: tokens.saturating_mul(64),
+            stream_bytes: (1usize << 20).saturating_add(tokens.saturating_mul(4 << 10)),
+        }
+    }
 }
