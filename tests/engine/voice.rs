@@ -157,3 +157,30 @@ fn espeak_speaks_with_visemes_and_names_unknown_voices() {
         .unwrap_err();
     assert_eq!(e, VoiceError::UnknownVoice("no-such-voice".into()));
 }
+
+/// Text a model or a server might send, at its worst, through the real eSpeak NG in this
+/// process: long runs of one punctuation mark, a 100 KB word, a clause without a pause, controls,
+/// direction marks, private-use and emoji. Each is spoken (or is silence), none crashes.
+#[test]
+fn espeak_survives_hostile_text() {
+    let mut v = Espeak::new().unwrap();
+    let spec = VoiceSpec::default();
+    let cases = [
+        "!".repeat(100_000),
+        "a".repeat(100_000),
+        "la ".repeat(30_000),
+        "1".repeat(10_000),
+        "(((((((((((((((((((((((((((((((((((((((((((((((((".repeat(100),
+        "\u{202E}\u{200B}\u{E000}\u{1F600}\0\u{7}".repeat(1000),
+        "Mr. Dr. St. Mt. Ft. ".repeat(2000),
+        "é\u{301}\u{301}\u{301}\u{301}".repeat(5000),
+        "[[[[]]]] {{{{}}}} <<<<>>>> %%%%%% $$$$$$ ".repeat(500),
+    ];
+    for text in &cases {
+        match v.synthesize(text, &spec) {
+            // At most 500 characters are read, even one letter at a time.
+            Ok(s) => assert!(s.seconds() < 200.0, "{} s", s.seconds()),
+            Err(e) => panic!("{e} for {:?}", &text[..40.min(text.len())]),
+        }
+    }
+}

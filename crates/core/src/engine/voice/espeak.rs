@@ -192,8 +192,8 @@ impl Voice for Espeak {
             .map_err(|_| VoiceError::Init("lock poisoned".into()))?;
         let name = CString::new(spec.name.as_str())
             .map_err(|_| VoiceError::UnknownVoice(spec.name.clone()))?;
-        // Text for eSpeak: no NULs, no SSML (plain text only).
-        let clean: String = text.chars().filter(|&c| c != '\0').collect();
+        // Text for eSpeak: plain (no SSML), and bounded everywhere its parser recurses.
+        let clean = super::speakable::for_espeak(text);
         let c_text = CString::new(clean).map_err(|e| VoiceError::Synth(e.to_string()))?;
         let mut out = Collected::default();
         // SAFETY: all pointers live across the calls; synchronous mode runs the callback

@@ -19,6 +19,7 @@ pub mod mel;
 pub mod sentences;
 #[cfg(feature = "voice")]
 pub mod speak;
+pub mod speakable;
 pub mod tts;
 pub mod vad;
 #[cfg(feature = "voice")]
