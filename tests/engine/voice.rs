@@ -184,3 +184,53 @@ fn espeak_survives_hostile_text() {
         }
     }
 }
+
+/// A voice that panics on one sentence: that sentence ends with an error, the thread lives,
+/// and the next line is spoken by the same voice.
+#[test]
+fn a_panicking_voice_loses_one_sentence_not_the_thread() {
+    use bevy_llama_dialogue::engine::voice::speak::{SpeakEvent, TextToSpeech};
+    use bevy_llama_dialogue::engine::voice::{Speech, Viseme};
+
+    struct Fragile;
+    impl Voice for Fragile {
+        fn label(&self) -> String {
+            "fragile".into()
+        }
+        fn synthesize(&mut self, text: &str, _: &VoiceSpec) -> Result<Speech, VoiceError> {
+            assert!(!text.contains("boom"), "the voice broke on {text:?}");
+            Ok(Speech {
+                sample_rate: 16_000,
+                samples: vec![0.1; 1600],
+                visemes: vec![Viseme { at: 0, open: 0.0 }],
+            })
+        }
+    }
+    let tts = TextToSpeech::spawn(Box::new(|| Ok(Box::new(Fragile) as Box<dyn Voice>)));
+    let spec = VoiceSpec::default();
+    tts.text(1, &spec, "This sentence goes boom right now.");
+    tts.end(1);
+    tts.text(2, &spec, "This one is spoken as usual.");
+    tts.end(2);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|e| matches!(e, SpeakEvent::Done { line: 2 }))
+    {
+        let e = tts
+            .recv_timeout(common::HANG_GUARD)
+            .expect("the speaking thread answers");
+        seen.push(e);
+    }
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, SpeakEvent::Error { line: 1, error }
+            if error.to_string().contains("the voice panicked: the voice broke"))),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, SpeakEvent::Audio { line: 2, .. })),
+        "{seen:?}"
+    );
+}

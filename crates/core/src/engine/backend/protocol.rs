@@ -165,8 +165,9 @@ pub enum RequestError {
     /// The model failed while computing.
     #[error("inference failed: {0}")]
     Model(String),
-    /// The request caused a panic; the backend recovered and keeps serving.
-    #[error("inference panicked ({0}); the worker cleared its cache and keeps serving")]
+    /// The request caused a panic; the backend recovered (the local worker clears its caches)
+    /// and keeps serving.
+    #[error("the request panicked ({0}); the backend recovered and keeps serving")]
     Panicked(String),
     /// The request's constraint does not compile (or failed while decoding).
     #[error(transparent)]

@@ -199,11 +199,25 @@ fn serve(shared: &Shared, out: &Sender<BackendEvent>) {
                     )),
                 });
             }
-            _ => match &job {
+            _ => guarded(job.id(), out, || match &job {
                 Task::Line(j) => stream::run(&shared.client, j, out),
                 Task::Choose(j) => choose::run(&shared.client, j, out),
-            },
+            }),
         }
+    }
+}
+
+/// Runs `serve` for request `id`; a panic (a bug, or an answer nobody foresaw) ends the request
+/// with [`RequestError::Panicked`](crate::engine::backend::RequestError::Panicked) instead of
+/// the thread, which goes on serving the queue.
+fn guarded(id: RequestId, out: &Sender<BackendEvent>, serve: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(serve)) {
+        let message = crate::engine::panic_message(panic.as_ref());
+        tracing::error!("remote request {id} panicked: {message}");
+        let _ = out.send(BackendEvent::Error {
+            id: Some(id),
+            error: crate::engine::backend::RequestError::Panicked(message),
+        });
     }
 }
 
@@ -369,5 +383,31 @@ impl DialogueBackend for OpenAiCompatible {
 impl Drop for OpenAiCompatible {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_request_ends_with_an_error_and_the_thread_goes_on() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        guarded(3, &tx, || panic!("a chunk nobody foresaw"));
+        guarded(4, &tx, || {
+            let _ = tx.send(BackendEvent::Warmed {
+                id: 4,
+                prefix_tokens: 0,
+                already_cached: true,
+            });
+        });
+        let events: Vec<BackendEvent> = rx.try_iter().collect();
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(matches!(
+            &events[0],
+            BackendEvent::Error { id: Some(3), error: crate::engine::backend::RequestError::Panicked(m) }
+                if m == "a chunk nobody foresaw"
+        ));
+        assert!(matches!(events[1], BackendEvent::Warmed { id: 4, .. }));
     }
 }

@@ -187,9 +187,11 @@ impl Voice for Espeak {
     }
 
     fn synthesize(&mut self, text: &str, spec: &VoiceSpec) -> Result<Speech, VoiceError> {
+        // A panic on an earlier call (outside eSpeak's own code, which does not unwind) left
+        // eSpeak's state whole: the lock is taken again.
         let _engine = ENGINE
             .lock()
-            .map_err(|_| VoiceError::Init("lock poisoned".into()))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let name = CString::new(spec.name.as_str())
             .map_err(|_| VoiceError::UnknownVoice(spec.name.clone()))?;
         // Text for eSpeak: plain (no SSML), and bounded everywhere its parser recurses.

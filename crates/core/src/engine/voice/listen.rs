@@ -286,7 +286,9 @@ fn serve(
         let mut audio: Vec<f32> = Vec::new();
         let mut next = Some(command);
         while let Some(c) = next.take() {
-            let result = match c {
+            // A panic while hearing one utterance is reported like a failed one; the thread
+            // goes on with the next.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match c {
                 Command::Audio(samples, rate) => {
                     audio.extend(resample(&samples, rate, WHISPER_RATE));
                     Ok(Vec::new())
@@ -302,8 +304,16 @@ fn serve(
                         Ok(b)
                     })
                 }
-            };
-            report(result, &events);
+            }));
+            match result {
+                Ok(result) => report(result, &events),
+                Err(panic) => {
+                    let _ = events.send(ListenEvent::Error(format!(
+                        "speech recognition panicked: {}",
+                        crate::engine::panic_message(panic.as_ref())
+                    )));
+                }
+            }
             next = commands.try_recv().ok();
         }
         if !audio.is_empty() {

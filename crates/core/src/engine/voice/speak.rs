@@ -191,7 +191,17 @@ fn run(make: MakeVoice, commands: Receiver<Command>, events: Sender<SpeakEvent>)
         match jobs.pop_front() {
             Some(Job::Sentence(line, spec, sentence)) => {
                 let t0 = std::time::Instant::now();
-                let event = match voice.synthesize(&sentence, &spec) {
+                // A panic in the voice ends this sentence with an error; the thread goes on.
+                let spoken = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    voice.synthesize(&sentence, &spec)
+                }))
+                .unwrap_or_else(|panic| {
+                    Err(VoiceError::Synth(format!(
+                        "the voice panicked: {}",
+                        crate::engine::panic_message(panic.as_ref())
+                    )))
+                });
+                let event = match spoken {
                     Ok(speech) => SpeakEvent::Audio {
                         line,
                         sentence,

@@ -191,11 +191,7 @@ impl Server {
         let Err(panic) = catch_unwind(AssertUnwindSafe(|| pool.install(|| work(self)))) else {
             return;
         };
-        let message = panic
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic".into());
+        let message = crate::engine::panic_message(panic.as_ref());
         let mut failed: Vec<RequestId> = self.slots.drain(..).map(|s| s.id).collect();
         failed.extend(id.filter(|id| !failed.contains(id)));
         self.llama.model.clear_cache();
