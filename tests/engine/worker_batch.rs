@@ -198,3 +198,50 @@ fn cancelling_one_generation_leaves_the_others_as_they_were() {
     assert_eq!(got[&1], expected[&1]);
     assert_eq!(got[&3], expected[&3]);
 }
+
+/// 64 NPCs ask at once, with priorities from 1 to 64, four generating at a time: every one is
+/// answered, none starved by the higher ones.
+#[test]
+fn sixty_four_npcs_asking_at_once_are_all_answered() {
+    let path: PathBuf = common::model("stories260K.gguf");
+    let mut config = WorkerConfig::new(ModelSource::path(path));
+    config.threads = Some(1);
+    config.max_batch = 4;
+    config.queue_capacity = 64;
+    let mut w = Worker::spawn(config);
+    w.wait_ready(common::HANG_GUARD).expect("model loads");
+    let ids: Vec<u64> = (1..=64).collect();
+    for &id in &ids {
+        let BackendRequest::Generate(mut r) = request(id, "Lily and Ben went to the park", 24)
+        else {
+            unreachable!()
+        };
+        r.priority = id as i32;
+        w.submit(BackendRequest::Generate(r)).unwrap();
+    }
+    let events = until_all_final(&w, &ids);
+    let done = texts(&events);
+    assert_eq!(done.len(), 64, "every NPC answered");
+    for id in &ids {
+        let (reason, text) = &done[id];
+        assert!(
+            matches!(reason, FinishReason::MaxTokens | FinishReason::Eos),
+            "{id}: {reason:?}"
+        );
+        assert!(!text.is_empty(), "{id} said nothing");
+    }
+    let started: Vec<u64> = events
+        .iter()
+        .filter_map(|e| match e {
+            BackendEvent::Started { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(started.len(), 64);
+    // Highest priority first: the first four to start are among the last submitted.
+    assert!(started[..4].iter().all(|&id| id > 56), "{started:?}");
+    eprintln!(
+        "start order of the lowest priority (1): {} of 64",
+        started.iter().position(|&id| id == 1).unwrap() + 1
+    );
+}

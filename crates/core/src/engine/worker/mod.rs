@@ -25,6 +25,8 @@ mod serve;
 mod slots;
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -182,6 +184,9 @@ pub struct Worker {
     start_error: Option<WorkerStartError>,
     thread: Option<JoinHandle<()>>,
     capacity: usize,
+    /// Requests submitted and not yet started or dropped, whether still in the channel or in
+    /// the worker's own queue: the bound `submit` keeps.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Worker {
@@ -189,6 +194,7 @@ impl Worker {
     pub fn spawn(config: WorkerConfig) -> Self {
         let capacity = config.queue_capacity.max(1);
         let (req_tx, req_rx) = bounded(capacity);
+        let waiting = Arc::new(AtomicUsize::new(0));
         let (ctl_tx, ctl_rx) = unbounded();
         let (ev_tx, ev_rx) = unbounded();
         let (start_tx, start_rx) = bounded(1);
@@ -196,6 +202,7 @@ impl Worker {
             requests: req_rx,
             control: ctl_rx,
             events: ev_tx,
+            waiting: Arc::clone(&waiting),
         };
         let spawned = std::thread::Builder::new()
             .name("llama-dialogue-worker".into())
@@ -218,6 +225,7 @@ impl Worker {
             start_error,
             thread,
             capacity,
+            waiting,
         }
     }
 
@@ -283,14 +291,31 @@ impl Worker {
             BackendStatus::Stopped => return Err(SubmitError::NotRunning("shut down".into())),
             BackendStatus::Loading | BackendStatus::Ready => {}
         }
+        // The worker takes requests off the channel into its own queue as soon as it can: the
+        // bound counts every request not yet started, wherever it waits.
+        let busy = SubmitError::Busy {
+            capacity: self.capacity,
+        };
+        if self
+            .waiting
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(busy);
+        }
         match self.requests.try_send(request) {
             Ok(()) => Ok(()),
-            Err(TrySendError::Full(_)) => Err(SubmitError::Busy {
-                capacity: self.capacity,
-            }),
-            Err(TrySendError::Disconnected(_)) => Err(SubmitError::NotRunning(
-                "the worker thread has stopped".into(),
-            )),
+            Err(e) => {
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                Err(match e {
+                    TrySendError::Full(_) => busy,
+                    TrySendError::Disconnected(_) => {
+                        SubmitError::NotRunning("the worker thread has stopped".into())
+                    }
+                })
+            }
         }
     }
 

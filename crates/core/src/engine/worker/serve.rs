@@ -3,6 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crossbeam_channel::{Receiver, Sender, select};
 
@@ -24,6 +26,15 @@ pub(super) struct Channels {
     pub requests: Receiver<BackendRequest>,
     pub control: Receiver<Control>,
     pub events: Sender<BackendEvent>,
+    /// Requests submitted and not yet started or dropped (the queue's bound counts these).
+    pub waiting: Arc<AtomicUsize>,
+}
+
+impl Channels {
+    /// `n` requests left the queue (started, answered at once, or cancelled before starting).
+    fn left_queue(&self, n: usize) {
+        self.waiting.fetch_sub(n, Ordering::AcqRel);
+    }
 }
 
 pub(super) struct Server {
@@ -125,7 +136,7 @@ impl Server {
             if self.pending.is_empty() && self.slots.is_empty() {
                 select! {
                     recv(ch.requests) -> r => match r {
-                        Ok(r) => self.enqueue(r),
+                        Ok(r) => self.enqueue(r, ch),
                         Err(_) => return,
                     },
                     recv(ch.control) -> c => match c {
@@ -158,6 +169,7 @@ impl Server {
             else {
                 return;
             };
+            ch.left_queue(1);
             let id = request.id();
             if id.is_some_and(|id| self.cancelled.remove(&id)) {
                 cancelled_before_start(&request, ch);
@@ -207,8 +219,9 @@ impl Server {
         }
     }
 
-    fn enqueue(&mut self, request: BackendRequest) {
+    fn enqueue(&mut self, request: BackendRequest, ch: &Channels) {
         if let BackendRequest::ResetConversation(c) = request {
+            ch.left_queue(1);
             self.kept_from.remove(&c);
             if let Some(tokens) = self.conversations.remove(&c) {
                 self.cache.remove(&tokens);
@@ -255,6 +268,7 @@ impl Server {
                     // Not drained yet: remember it.
                     self.cancelled.insert(id);
                 }
+                ch.left_queue(removed.len());
                 for r in removed {
                     cancelled_before_start(&r, ch);
                 }
@@ -267,7 +281,7 @@ impl Server {
             self.control(c, ch);
         }
         while let Ok(r) = ch.requests.try_recv() {
-            self.enqueue(r);
+            self.enqueue(r, ch);
         }
     }
 }
