@@ -4,8 +4,13 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+/// Measures allocations for the property tests (`common::alloc`); forwards to the system's.
+#[global_allocator]
+static ALLOCATOR: common::alloc::Tracking = common::alloc::Tracking;
+
 mod conversation;
 mod fixtures;
+mod properties;
 mod reach;
 mod runtime;
 mod safety_rules;
