@@ -217,4 +217,61 @@ mod tests {
         assert!(parse_chunk("not json").unwrap_err().contains("not JSON"));
         assert!(parse_chunk(r#"{"id":1}"#).unwrap_err().contains("choices"));
     }
+
+    use proptest::prelude::*;
+
+    /// JSON of any shape, weighted towards the fields a chunk has.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(6, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec![
+                            "choices",
+                            "delta",
+                            "content",
+                            "text",
+                            "finish_reason",
+                            "usage",
+                            "prompt_tokens",
+                            "error",
+                            "message",
+                            "logprobs",
+                            "top_logprobs",
+                            "token",
+                            "logprob",
+                            "x",
+                        ]),
+                        inner
+                    ),
+                    0..5
+                )
+                .prop_map(|kv| serde_json::Value::Object(
+                    kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+                )),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever a server puts in an event's data: a chunk or an error, never a panic; the
+        /// same for the log-probabilities `Choose` reads.
+        #[test]
+        fn any_chunk_gives_a_chunk_or_an_error(value in json(), raw in ".{0,64}") {
+            let _ = parse_chunk(&value.to_string());
+            let _ = parse_chunk(&raw);
+            let _ = super::super::choose::scores_from(&value, 3);
+            let _ = model_ids(&value);
+        }
+    }
 }

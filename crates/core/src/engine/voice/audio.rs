@@ -186,4 +186,56 @@ mod tests {
         assert!(e.contains("b.wav"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    use proptest::prelude::*;
+
+    /// A WAV file whose header fields are any values: format tag, channels, rate, bits, block
+    /// size, chunk sizes (honest or not), then a body of random bytes, maybe cut short.
+    fn wav_file() -> impl Strategy<Value = Vec<u8>> {
+        (
+            prop_oneof![Just(1u16), Just(3u16), Just(0xFFFEu16), any::<u16>()],
+            prop_oneof![1u16..3, any::<u16>()],
+            prop_oneof![Just(16_000u32), any::<u32>()],
+            prop_oneof![
+                prop::sample::select(vec![8u16, 16, 24, 32, 64]),
+                any::<u16>()
+            ],
+            any::<u16>(),
+            prop_oneof![Just(None), any::<u32>().prop_map(Some)],
+            prop::collection::vec(any::<u8>(), 0..512),
+        )
+            .prop_map(|(tag, channels, rate, bits, align, claimed, body)| {
+                let mut b = b"RIFF".to_vec();
+                b.extend_from_slice(&(36 + body.len() as u32).to_le_bytes());
+                b.extend_from_slice(b"WAVEfmt ");
+                b.extend_from_slice(&16u32.to_le_bytes());
+                b.extend_from_slice(&tag.to_le_bytes());
+                b.extend_from_slice(&channels.to_le_bytes());
+                b.extend_from_slice(&rate.to_le_bytes());
+                b.extend_from_slice(&rate.wrapping_mul(u32::from(align)).to_le_bytes());
+                b.extend_from_slice(&align.to_le_bytes());
+                b.extend_from_slice(&bits.to_le_bytes());
+                b.extend_from_slice(b"data");
+                b.extend_from_slice(&claimed.unwrap_or(body.len() as u32).to_le_bytes());
+                b.extend(body);
+                b
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// Any header, any body: samples or a typed error naming the file, never a panic.
+        #[test]
+        fn any_wav_gives_samples_or_an_error(file in wav_file()) {
+            let dir = std::env::temp_dir().join(format!("bld-wav-prop-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let p = dir.join("x.wav");
+            std::fs::write(&p, &file).unwrap();
+            match read_wav(&p) {
+                Ok(pcm) => prop_assert!(pcm.samples.len() <= file.len()),
+                Err(e) => prop_assert!(e.to_string().contains("x.wav"), "{e}"),
+            }
+        }
+    }
 }

@@ -185,8 +185,9 @@ impl Ct2Model {
             let dtype = Ct2Type::from_id(id)
                 .ok_or_else(|| Ct2Error::Foreign(format!("`{name}`: data type {id}")))?;
             let len = c.u32("a byte count")? as usize;
-            let elements: usize = shape.iter().product();
-            if elements.checked_mul(dtype.size()) != Some(len) {
+            // Dimensions are the file's word: their product may overflow.
+            let elements = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            if elements.and_then(|e| e.checked_mul(dtype.size())) != Some(len) {
                 return Err(Ct2Error::Foreign(format!(
                     "`{name}`: {len} bytes for shape {shape:?} of {dtype:?}"
                 )));
@@ -246,6 +247,52 @@ mod tests {
         name(&mut b, "tied");
         name(&mut b, "w");
         b
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
+
+        /// Any damage to a real file's bytes (flips, a cut, hostile counts and dimensions
+        /// written over it): a model or a typed error, never a panic.
+        #[test]
+        fn damaged_files_give_a_model_or_an_error(
+            flips in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 0..6),
+            words in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u32>()), 0..3),
+            cut in proptest::prelude::any::<Option<proptest::sample::Index>>(),
+        ) {
+            let mut b = sample();
+            for (at, byte) in flips {
+                let i = at.index(b.len());
+                b[i] = byte;
+            }
+            for (at, word) in words {
+                let i = at.index(b.len() - 3);
+                b[i..i + 4].copy_from_slice(&word.to_le_bytes());
+            }
+            if let Some(cut) = cut {
+                b.truncate(cut.index(b.len() + 1));
+            }
+            let _ = Ct2Model::parse(&b);
+        }
+    }
+
+    #[test]
+    fn dimensions_whose_product_overflows_are_refused() {
+        let mut b = Vec::new();
+        b.extend_from_slice(&6u32.to_le_bytes());
+        name(&mut b, "WhisperSpec");
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes());
+        name(&mut b, "w");
+        b.push(4);
+        for _ in 0..4 {
+            b.extend_from_slice(&u32::MAX.to_le_bytes());
+        }
+        b.push(4);
+        b.extend_from_slice(&4u32.to_le_bytes());
+        b.extend_from_slice(&[0; 4]);
+        let err = Ct2Model::parse(&b).unwrap_err();
+        assert!(err.to_string().contains("bytes for shape"), "{err}");
     }
 
     #[test]
