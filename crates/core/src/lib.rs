@@ -10,3 +10,13 @@
 
 pub mod engine;
 pub mod story;
+
+/// The cases a property test runs: `PROPTEST_CASES` when set (the long campaign of
+/// docs/RELIABILITY.md), else `default` (what CI runs).
+#[cfg(test)]
+pub(crate) fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

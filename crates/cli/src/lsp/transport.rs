@@ -237,4 +237,39 @@ mod tests {
         let input = format!("Content-Length: {}\r\n\r\nab", u64::MAX);
         assert!(frames(input.as_bytes()).is_empty());
     }
+
+    use proptest::prelude::*;
+
+    /// Frames of every kind, good and bad, in any order.
+    fn frame() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(PING.to_vec()),
+            prop::collection::vec(any::<u8>(), 0..64),
+            (any::<u64>(), prop::collection::vec(any::<u8>(), 0..64)).prop_map(|(n, body)| {
+                let mut f = format!("Content-Length: {n}\r\n\r\n").into_bytes();
+                f.extend(body);
+                f
+            }),
+            (1usize..20_000).prop_map(|n| format!("X: {}\r\n", "a".repeat(n)).into_bytes()),
+            ".{0,40}".prop_map(|s| format!("Content-Length: {s}\r\n\r\n").into_bytes()),
+            Just(b"\r\n".to_vec()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1024),
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        })]
+
+        /// Any stream of frames is read to its end without a panic; a good frame that follows
+        /// whole frames is read as a message.
+        #[test]
+        fn any_stream_is_read_to_its_end(frames in prop::collection::vec(frame(), 0..12)) {
+            let input = frames.concat();
+            let got = super::tests::frames(&input);
+            prop_assert!(got.len() <= frames.len() + input.len());
+        }
+    }
 }

@@ -232,7 +232,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(4096))]
+            #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(4096)))]
 
             #[test]
             fn the_result_is_clean_short_and_stable(text in player_text(), max in 0usize..200) {

@@ -262,7 +262,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(4096))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(4096)))]
 
         /// Whatever a server puts in an event's data: a chunk or an error, never a panic; the
         /// same for the log-probabilities `Choose` reads.

@@ -223,7 +223,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(1024))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(1024)))]
 
         /// Any header, any body: samples or a typed error naming the file, never a panic.
         #[test]

@@ -250,7 +250,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config::with_cases(4096))]
+        #![proptest_config(proptest::test_runner::Config::with_cases(crate::proptest_cases(4096)))]
 
         /// Any damage to a real file's bytes (flips, a cut, hostile counts and dimensions
         /// written over it): a model or a typed error, never a panic.

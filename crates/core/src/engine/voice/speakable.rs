@@ -204,7 +204,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(2048))]
+        #![proptest_config(ProptestConfig::with_cases(crate::proptest_cases(2048)))]
 
         #[test]
         fn any_text_comes_out_within_every_bound(text in hostile()) {
