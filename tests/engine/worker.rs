@@ -36,6 +36,13 @@ fn start(path: &PathBuf, edit: impl FnOnce(&mut WorkerConfig)) -> Worker {
     w
 }
 
+/// A worker whose model is still loading.
+fn start_loading(path: &std::path::Path) -> Worker {
+    let mut config = WorkerConfig::new(ModelSource::path(path));
+    config.threads = Some(1);
+    Worker::spawn(config)
+}
+
 fn generate_req(
     id: u64,
     conversation: u64,
@@ -312,6 +319,32 @@ fn a_panic_is_reported_and_the_worker_keeps_serving() {
         (reason, text.as_str()),
         (FinishReason::MaxTokens, ", there was a little girl")
     );
+}
+
+/// A model that takes as long as it likes to load (here a named pipe nobody writes: opening it
+/// blocks): dropping the handle returns without waiting for the load, and the thread stops
+/// once the load ends.
+#[test]
+fn dropping_the_handle_during_a_load_does_not_wait_for_it() {
+    let dir = common::temp_dir("worker-fifo");
+    let fifo = dir.join("slow.gguf");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let mut w = start_loading(&fifo);
+    assert_eq!(w.status(), BackendStatus::Loading);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(w);
+        let _ = done_tx.send(());
+    });
+    done_rx
+        .recv_timeout(GUARD)
+        .expect("dropping a loading worker returns");
+    // The load ends (a writer opens and closes the pipe: an empty file) and the thread stops.
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
 }
 
 #[test]

@@ -334,11 +334,18 @@ impl Worker {
         &self.events
     }
 
-    /// Stops the worker after the current token and joins its thread.
+    /// Stops the worker after the current token and joins its thread (a worker still loading
+    /// its model is not waited for: it stops when the load ends).
     pub fn shutdown(&mut self) {
         let _ = self.control.send(Control::Shutdown);
+        let loading = self.status() == BackendStatus::Loading;
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // A model still loading (or downloading) is not waited for: a game's exit must
+            // not take as long as a load. The thread reads the shutdown when the load ends and
+            // stops; a running generation stops at its next step, so that one is joined.
+            if !loading || t.is_finished() {
+                let _ = t.join();
+            }
         }
         self.status = BackendStatus::Stopped;
     }
