@@ -19,6 +19,16 @@ pub mod guide {
     pub mod voice {}
     #[doc = include_str!("../docs/SAFETY.md")]
     pub mod safety {}
+    #[doc = include_str!("../docs/RELIABILITY.md")]
+    pub mod reliability {}
+    #[doc = include_str!("../docs/QUALITY.md")]
+    pub mod quality {}
+    #[doc = include_str!("../docs/PERFORMANCE.md")]
+    pub mod performance {}
+    #[doc = include_str!("../docs/SCALING.md")]
+    pub mod scaling {}
+    #[doc = include_str!("../docs/WORKER.md")]
+    pub mod worker {}
     #[doc = include_str!("../docs/CLI.md")]
     pub mod cli {}
     #[doc = include_str!("../docs/DEMO.md")]
