@@ -95,6 +95,29 @@ proptest! {
     }
 }
 
+/// Found by the long campaign (a million cases): a run of 2,047 `!` counted as one operator,
+/// parsed into a tree 2,047 levels deep (229 KB in one allocation for a 2 KB condition); each
+/// `!` now counts, and the condition is refused as too complex.
+#[test]
+fn campaign_case_a_call_then_many_nots() {
+    for n in [10, 128, 129, 1900, 2047, 4000] {
+        let text = format!("min(1,2){}", "!".repeat(n));
+        let vars = variables();
+        let (parsed, largest) = largest_allocation(|| {
+            let e = Expr::parse(&text);
+            if let Ok(e) = &e {
+                let _ = e.eval(&vars);
+            }
+            e.map(|_| ()).map_err(|e| e.to_string())
+        });
+        assert!(
+            largest <= (64 << 10) + 64 * text.len(),
+            "{n}: {largest} bytes"
+        );
+        assert_eq!(parsed.is_ok(), n <= 128, "{n}: {parsed:?}");
+    }
+}
+
 /// Damage done to a file's text: a range cut, a range repeated, junk or deep nesting inserted,
 /// the end cut off.
 #[derive(Debug, Clone)]

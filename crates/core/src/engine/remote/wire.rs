@@ -273,5 +273,37 @@ mod tests {
             let _ = super::super::choose::scores_from(&value, 3);
             let _ = model_ids(&value);
         }
+
+        /// Any byte stream cut anywhere, through the event parser the stream reader uses (1 MiB
+        /// per event) and the chunk parser: events or errors, never a panic, and the parser never
+        /// holds more than its limit.
+        #[test]
+        fn any_event_stream_is_read_to_its_end(
+            pieces in prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(vec![
+                        "data: ", "data:", ": keep-alive", "\n", "\r\n", "\r", "\n\n",
+                        "event: x", "id: 7", "retry: 99999999999999", "[DONE]",
+                        "{\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}", "{", "\u{0}",
+                    ]).prop_map(|s| s.as_bytes().to_vec()),
+                    prop::collection::vec(any::<u8>(), 0..48),
+                    (1usize..5000).prop_map(|n| vec![b'x'; n]),
+                ],
+                0..32,
+            ),
+        ) {
+            let mut parser = sse_parse::SseParser::new().max_buffer(1 << 20);
+            for p in &pieces {
+                parser.feed(p);
+                while let Some(event) = parser.next_event() {
+                    prop_assert!(event.data.len() <= 1 << 20);
+                    let _ = parse_chunk(&event.data);
+                }
+            }
+            parser.finish();
+            while let Some(event) = parser.next_event() {
+                let _ = parse_chunk(&event.data);
+            }
+        }
     }
 }

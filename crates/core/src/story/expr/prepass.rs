@@ -47,11 +47,19 @@ pub(super) fn limits(source: &str) -> Result<(), ExprError> {
             "parentheses nested {deepest} deep (at most {MAX_EXPR_DEPTH})"
         ));
     }
-    // Operators are runs of operator characters (`>=`, `&&`, `!` …).
+    // Operators are runs of operator characters (`>=`, `&&` …), except that every `!` (but
+    // the one of `!=`) and every `-` counts alone: a run of them is that many nested unary
+    // operators (`!!!!` is four), each a level of the parsed tree.
     let is_op = |c: char| "+-*/%^<>=!&|".contains(c);
     let mut operators = 0;
     let mut in_op = false;
-    for c in source.chars() {
+    let mut chars = source.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '-' || (c == '!' && chars.peek() != Some(&'=')) {
+            operators += 1;
+            in_op = false;
+            continue;
+        }
         operators += usize::from(is_op(c) && !in_op);
         in_op = is_op(c);
     }
