@@ -7,10 +7,11 @@ pub mod plugin;
 
 pub use plugin::LlamaDialoguePlugin;
 
-/// The guides under `docs/`, here so that their examples compile and run as doctests.
+/// The guides under `docs/`, here so that their examples compile and run as doctests. (The
+/// plugin guide is the [`plugin`](crate::plugin) module's own documentation; the engine's and the
+/// story layer's are here rather than in the core crate's modules because their examples use
+/// this crate's paths, which the core crate's doctests cannot.)
 pub mod guide {
-    #[doc = include_str!("../docs/PLUGIN.md")]
-    pub mod plugin {}
     #[doc = include_str!("../docs/ENGINE.md")]
     pub mod engine {}
     #[doc = include_str!("../docs/STORIES.md")]

@@ -2,7 +2,10 @@
 //!
 //! A thin layer over the Bevy-free [`engine`](crate::engine) and [`story`](crate::story): the
 //! model runs on the worker thread, one `PreUpdate` system drains its events under a per-frame
-//! budget, and no system ever waits.
+//! budget, and no system ever waits. The plugin guide (`docs/PLUGIN.md`) follows; its examples
+//! compile and run as doctests.
+//!
+#![doc = include_str!("../../docs/PLUGIN.md")]
 
 mod assets;
 mod backend;

@@ -34,15 +34,7 @@ fn rewrite(
 ) {
     let g = GgufFile::open(src).unwrap();
     let mut md = g.metadata().to_vec();
-    let mut specs: Vec<TensorSpec> = g
-        .tensors()
-        .iter()
-        .map(|t| TensorSpec {
-            name: t.name.clone(),
-            dims: t.dims.clone(),
-            ty: t.ty,
-        })
-        .collect();
+    let mut specs: Vec<TensorSpec> = g.tensors().iter().map(TensorSpec::from).collect();
     edit(&mut md, &mut specs);
     let file = std::fs::File::create(dst).unwrap();
     let mut w = GgufWriter::write_header(file, &md, &specs).unwrap();

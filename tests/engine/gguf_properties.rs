@@ -319,15 +319,7 @@ fn edit() -> impl Strategy<Value = Edit> {
 /// known (the parser test covers those).
 fn rebuilt(g: &GgufFile, edits: &[Edit]) -> Option<Vec<u8>> {
     let mut md = g.metadata().to_vec();
-    let mut specs: Vec<TensorSpec> = g
-        .tensors()
-        .iter()
-        .map(|t| TensorSpec {
-            name: t.name.clone(),
-            dims: t.dims.clone(),
-            ty: t.ty,
-        })
-        .collect();
+    let mut specs: Vec<TensorSpec> = g.tensors().iter().map(TensorSpec::from).collect();
     for e in edits {
         match e {
             Edit::SetKey(i, v) if !md.is_empty() => {

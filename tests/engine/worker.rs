@@ -335,14 +335,7 @@ fn dropping_the_handle_during_a_load_does_not_wait_for_it() {
     assert!(made.success());
     let mut w = start_loading(&fifo);
     assert_eq!(w.status(), BackendStatus::Loading);
-    let (done_tx, done_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        drop(w);
-        let _ = done_tx.send(());
-    });
-    done_rx
-        .recv_timeout(GUARD)
-        .expect("dropping a loading worker returns");
+    drops_within_the_guard(w, "dropping a loading worker returns");
     // The load ends (a writer opens and closes the pipe: an empty file) and the thread stops.
     drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
 }
@@ -354,16 +347,18 @@ fn dropping_the_handle_stops_a_generating_worker() {
     w.submit(generate_req(1, 1, story("Once upon a time"), 2000, 0))
         .unwrap();
     until_started(&w, 1);
-    // Dropping joins the worker thread: done on a helper thread, so that a shutdown the worker
-    // ignored fails the test instead of hanging it.
+    drops_within_the_guard(w, "the worker stops when its handle is dropped");
+}
+
+/// Drops `w` on a helper thread, so that a drop that never returns fails the test (`expect`)
+/// instead of hanging it.
+fn drops_within_the_guard(w: Worker, expect: &str) {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         drop(w);
         let _ = done_tx.send(());
     });
-    done_rx
-        .recv_timeout(GUARD)
-        .expect("the worker stops when its handle is dropped");
+    done_rx.recv_timeout(GUARD).expect(expect);
 }
 
 const PERSONA: &str = "Mara is the miller of Oakvale. She is kind, she speaks softly, and she knows where the lantern is.";

@@ -16,6 +16,17 @@ pub struct TensorSpec {
     pub ty: TensorType,
 }
 
+/// A tensor of an existing file, to write again (a re-quantisation, an edited copy).
+impl From<&TensorInfo> for TensorSpec {
+    fn from(t: &TensorInfo) -> Self {
+        Self {
+            name: t.name.clone(),
+            dims: t.dims.clone(),
+            ty: t.ty,
+        }
+    }
+}
+
 /// Writes a GGUF file: [`GgufWriter::write_header`], then [`GgufWriter::write_tensor`] once per
 /// tensor in the order they were declared.
 pub struct GgufWriter<W: Write> {
